@@ -23,7 +23,7 @@ def _actions_as_index(name: str, action, action_names: tuple[str, ...]) -> np.nd
         missing = np.array([a is None or (isinstance(a, float) and np.isnan(a)) for a in action]) if action.dtype.kind == "O" else np.zeros(len(action), bool)
         if missing.any():
             raise ValidationError(f"{name}: {int(missing.sum())} missing (NaN) action(s)")
-        unknown = sorted({a for a in as_text if a not in lookup})
+        unknown = sorted({str(a) for a in as_text if a not in lookup})
         if unknown:
             raise ValidationError(f"{name}: unknown drug name(s) {unknown[:5]}; known: {list(action_names)}")
         return np.fromiter((lookup[a] for a in as_text), dtype=np.int64, count=len(as_text))

@@ -1,0 +1,47 @@
+"""The causalrx command end to end."""
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from causalrx.cli import app
+from causalrx.data.simulate import SimulatedCohort
+from causalrx.disclaimer import DISCLAIMER
+
+runner = CliRunner()
+
+
+def test_run_writes_report(tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--out", str(out), "--n", "800", "--drugs", "5", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    for name in ("config.yaml", "report.md", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json"):
+        assert (out / name).is_file(), name
+    report = (out / "report.md").read_text()
+    assert DISCLAIMER in report
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["patients"] == 800 and summary["disclaimer"] == DISCLAIMER
+    effects = pd.read_csv(out / "effects.csv")
+    assert list(effects["drug"]) == ["clopidogrel", "simvastatin", "metformin", "sotalol"]
+
+
+def test_run_from_config_file_and_bad_config(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("n = 500\nn_drugs = 3\necg = false\nsave_cohort = true\n")
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    sim = SimulatedCohort.load(tmp_path / "o" / "data")
+    assert sim.cohort.n_patients == 500 and sim.cohort.ecg is None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("n: 500\npatients: 3\n")
+    result = runner.invoke(app, ["run", "--config", str(bad), "--out", str(tmp_path / "o2")])
+    assert result.exit_code == 2
+    assert "unknown setting(s) ['patients']" in result.output
+
+
+def test_simulate_writes_loadable_cohort(tmp_path):
+    result = runner.invoke(app, ["simulate", "--n", "300", "--drugs", "4", "--out", str(tmp_path / "sim")])
+    assert result.exit_code == 0, result.output
+    sim = SimulatedCohort.load(tmp_path / "sim")
+    assert sim.cohort.n_patients == 300 and sim.cohort.action_names[0] == "standard_care"

@@ -38,7 +38,7 @@ def test_valid_cohort_views():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda p: p["clinical"].drop(columns="patient_id", inplace=True), r"clinical: missing required column\(s\) \['patient_id'\]"),
+        (lambda p: p.__setitem__("clinical", p["clinical"].drop(columns="patient_id")), r"clinical: missing required column\(s\) \['patient_id'\]"),
         (lambda p: p["clinical"].loc.__setitem__((1, "patient_id"), None), r"clinical: 1 row\(s\) have a missing 'patient_id'"),
         (lambda p: p["clinical"].loc.__setitem__((2, "patient_id"), "p0"), r"clinical: 1 row\(s\) repeat a 'patient_id'"),
         (lambda p: p["treatments"].loc.__setitem__((1, "drug"), "aspirin"), r"treatments.drug: 1 row\(s\) name a drug that is not in action_names \(unknown: 'aspirin'"),

@@ -299,7 +299,7 @@ def _numeric_features(frame: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_numeric_dtype(s):
             out[col] = s.astype(float)
         elif pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = s.dt.year + (s.dt.dayofyear - 1) / 365.25
+            out[col] = s.dt.year + (s.dt.day_of_year - 1) / 365.25
         else:
             levels = sorted(s.dropna().astype(str).unique())
             for level in levels:

@@ -221,12 +221,16 @@ class SimulatedCohort:
 
     # --------------------------------------------------------- logged data
     def default_context(self) -> np.ndarray:
-        """A crude finite context: the feature table with NaN replaced by column means.
+        """A crude finite context: the feature table plus the baseline severity the clinicians
+        recorded, with NaN replaced by column means.
 
         The ``has_<modality>`` flags keep modality absence visible. Real analyses should
         prepare features with :mod:`causalrx.prep` and encoders instead.
         """
         table = self.cohort.feature_table()
+        ts = self.cohort.timeseries
+        baseline = ts[ts["visit"] == 0].set_index("patient_id")["severity"]
+        table["baseline_severity"] = baseline.reindex(table.index).to_numpy()
         return table.fillna(table.mean()).fillna(0.0).to_numpy(dtype=float)
 
     def bandit_feedback(self, context: np.ndarray | None = None, *, with_pscore: bool = True, mask=None) -> BanditFeedback:

@@ -1,0 +1,368 @@
+"""One-step off-policy estimators: IPS, SNIPS, DM, DR, SNDR, Switch-DR, DR-os.
+
+Each estimator turns the validated per-round quantities (importance weight ``w``, reward
+``r``, reward-model predictions ``q(x, a_i)`` and ``q_pi(x) = sum_a pi(a|x) q(x, a)``) into
+per-round *columns* and a function ``combine`` of their means; the value is
+``combine(column means)``. Inference (:mod:`causalrx.ope.inference`) works on the same
+columns, so every estimator gets a normal and a bootstrap interval from one code path.
+
+Estimators with a clipping or shrinkage parameter accept a number or ``None`` to choose it
+from the data, by estimated MSE with a high-confidence bias bound (default, conservative) or
+by SLOPE (see :func:`select_parameter`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from causalrx.data.feedback import BanditFeedback
+from causalrx.exceptions import ValidationError
+from causalrx.ope.inference import Bootstrap, NormalInterval
+from causalrx.ope.inputs import Prepared, WeightDiagnostics, prepare
+
+
+@dataclass(frozen=True)
+class PolicyValue:
+    """Estimated value of a target policy, with its interval and diagnostics."""
+
+    estimator: str
+    value: float
+    lower: float
+    upper: float
+    std_error: float
+    alpha: float
+    interval: str
+    n_rounds: int
+    propensity_source: str
+    params: dict
+    diagnostics: WeightDiagnostics
+
+    def to_frame(self) -> pd.DataFrame:
+        row = {
+            "estimator": self.estimator, "value": self.value, "lower": self.lower, "upper": self.upper,
+            "std_error": self.std_error, "alpha": self.alpha, "interval": self.interval, "n_rounds": self.n_rounds,
+            "propensity_source": self.propensity_source, "ess": self.diagnostics.ess, "max_weight": self.diagnostics.max_weight,
+            **{f"param_{k}": v for k, v in self.params.items()},
+        }  # fmt: skip
+        return pd.DataFrame([row])
+
+
+def _first(m):
+    return m[..., 0]
+
+
+def _ratio(m):
+    return m[..., 0] / m[..., 1]
+
+
+def _dm_plus_ratio(m):
+    return m[..., 0] + m[..., 1] / m[..., 2]
+
+
+@dataclass(frozen=True)
+class _Estimator:
+    needs_rewards: ClassVar[bool] = False
+    name: ClassVar[str] = ""
+
+    def columns(self, p: Prepared) -> tuple[np.ndarray, object, dict]:
+        """(per-round columns (n, m), combine function, chosen parameters)."""
+        raise NotImplementedError
+
+    def estimate(
+        self,
+        feedback: BanditFeedback,
+        action_dist,
+        estimated_rewards=None,
+        *,
+        inference: NormalInterval | Bootstrap | None = None,
+        logging_dist=None,
+        allow_mask_violation: bool = False,
+    ) -> PolicyValue:
+        """Estimate the value of ``action_dist`` (n, k) on ``feedback``.
+
+        ``estimated_rewards`` (n, k) are out-of-fold reward-model predictions (see
+        :class:`~causalrx.ope.reward_model.RewardModel`), needed by DM and the DR family.
+        ``inference`` is :class:`NormalInterval` (default) or :class:`Bootstrap`. When the
+        feedback has no logged propensities, ``logging_dist`` (n, k) is used, or else the
+        logging policy is estimated (cross-fitted, calibrated); the result's
+        ``propensity_source`` says which. Overlap problems emit :class:`OverlapWarning`
+        and are listed in ``diagnostics.warnings``.
+        """
+        p = prepare(
+            feedback, action_dist, estimated_rewards, needs_rewards=self.needs_rewards, logging_dist=logging_dist,
+            allow_mask_violation=allow_mask_violation,
+        )  # fmt: skip
+        return evaluate_prepared(self, p, inference or NormalInterval())
+
+
+def evaluate_prepared(estimator: _Estimator, p: Prepared, inference) -> PolicyValue:
+    for w in p.diagnostics.warnings:
+        warnings.warn(w, stacklevel=3)
+    return _results([estimator], p, inference)[0]
+
+
+def _results(estimators, p: Prepared, inference) -> list[PolicyValue]:
+    built = [est.columns(p) for est in estimators]
+    widths = [cols.shape[1] for cols, _, _ in built]
+    stacked = np.hstack([cols for cols, _, _ in built])
+    offsets = np.cumsum([0] + widths)
+
+    def sliced(combine, start, stop):
+        return lambda m: combine(m[..., start:stop])
+
+    combines = [sliced(c, offsets[i], offsets[i + 1]) for i, (_, c, _) in enumerate(built)]
+    intervals = inference.interval(stacked, combines)
+    means = stacked.mean(axis=0)
+    out = []
+    for est, combine, (_, _, params), (lower, upper, se) in zip(estimators, combines, built, intervals):
+        out.append(
+            PolicyValue(
+                estimator=est.name, value=float(combine(means)), lower=lower, upper=upper, std_error=se,
+                alpha=inference.alpha, interval=inference.name, n_rounds=len(p.weight),
+                propensity_source=p.propensity_source, params=params, diagnostics=p.diagnostics,
+            )  # fmt: skip
+        )
+    return out
+
+
+# ----------------------------------------------------------------------- estimators
+@dataclass(frozen=True)
+class IPS(_Estimator):
+    """Inverse propensity scoring, ``mean(min(w, clip) * r)``.
+
+    Unbiased without clipping when the logging propensities are correct.
+
+    References
+    ----------
+    Horvitz DG, Thompson DJ. JASA 1952;47:663-685. Strehl A, et al. Learning from logged
+    implicit exploration data. NeurIPS 2010 (clipping).
+    """
+
+    clip: float | None = np.inf
+    tuning: str = "mse"
+    name: ClassVar[str] = "IPS"
+
+    def columns(self, p):
+        def make(c):
+            return np.minimum(p.weight, c) * p.reward
+
+        clip, params = _resolve(self.clip, self.tuning, make, lambda c: (p.weight - np.minimum(p.weight, c)) * p.reward, p)
+        return make(clip)[:, None], _first, params
+
+
+@dataclass(frozen=True)
+class SNIPS(_Estimator):
+    """Self-normalised IPS, ``sum(w r) / sum(w)``.
+
+    References
+    ----------
+    Swaminathan A, Joachims T. The self-normalized estimator for counterfactual learning.
+    NeurIPS 2015.
+    """
+
+    name: ClassVar[str] = "SNIPS"
+
+    def columns(self, p):
+        return np.column_stack([p.weight * p.reward, p.weight]), _ratio, {}
+
+
+@dataclass(frozen=True)
+class DM(_Estimator):
+    """Direct method, ``mean(sum_a pi(a|x) q(x, a))``; exact when the reward model is.
+
+    References
+    ----------
+    Beygelzimer A, Langford J. The offset tree for learning with partial labels. KDD 2009.
+    """
+
+    needs_rewards: ClassVar[bool] = True
+    name: ClassVar[str] = "DM"
+
+    def columns(self, p):
+        return p.q_policy[:, None], _first, {}
+
+
+@dataclass(frozen=True)
+class DR(_Estimator):
+    """Doubly robust, ``mean(q_pi + min(w, clip) (r - q(x, a_i)))``.
+
+    References
+    ----------
+    Dudik M, Langford J, Li L. Doubly robust policy evaluation and learning. ICML 2011.
+    """
+
+    clip: float | None = np.inf
+    tuning: str = "mse"
+    needs_rewards: ClassVar[bool] = True
+    name: ClassVar[str] = "DR"
+
+    def columns(self, p):
+        resid = p.reward - p.q_logged
+
+        def make(c):
+            return p.q_policy + np.minimum(p.weight, c) * resid
+
+        clip, params = _resolve(self.clip, self.tuning, make, lambda c: (p.weight - np.minimum(p.weight, c)) * resid, p)
+        return make(clip)[:, None], _first, params
+
+
+@dataclass(frozen=True)
+class SNDR(_Estimator):
+    """Self-normalised DR, ``mean(q_pi) + sum(w (r - q(x, a_i))) / sum(w)``.
+
+    References
+    ----------
+    Kallus N, Uehara M. Intrinsically efficient, stable, and bounded off-policy evaluation
+    for reinforcement learning. NeurIPS 2019.
+    """
+
+    needs_rewards: ClassVar[bool] = True
+    name: ClassVar[str] = "SNDR"
+
+    def columns(self, p):
+        return np.column_stack([p.q_policy, p.weight * (p.reward - p.q_logged), p.weight]), _dm_plus_ratio, {}
+
+
+@dataclass(frozen=True)
+class SwitchDR(_Estimator):
+    """Switch-DR, ``mean(q_pi + 1{w <= tau} w (r - q(x, a_i)))``: DR where weights are small, DM elsewhere.
+
+    The correction term is switched off for rounds whose weight exceeds ``tau`` (the form
+    used by Open Bandit Pipeline).
+
+    References
+    ----------
+    Wang Y-X, Agarwal A, Dudik M. Optimal and adaptive off-policy evaluation in contextual
+    bandits. ICML 2017.
+    """
+
+    tau: float | None = None
+    tuning: str = "mse"
+    needs_rewards: ClassVar[bool] = True
+    name: ClassVar[str] = "Switch-DR"
+
+    def columns(self, p):
+        resid = p.reward - p.q_logged
+
+        def make(t):
+            return p.q_policy + (p.weight <= t) * p.weight * resid
+
+        tau, params = _resolve(self.tau, self.tuning, make, lambda t: (p.weight > t) * p.weight * resid, p, key="tau")
+        return make(tau)[:, None], _first, params
+
+
+@dataclass(frozen=True)
+class DRos(_Estimator):
+    """DR with optimistic shrinkage: weights ``lambda w / (w^2 + lambda)``.
+
+    References
+    ----------
+    Su Y, Dimakopoulou M, Krishnamurthy A, Dudik M. Doubly robust off-policy evaluation
+    with shrinkage. ICML 2020.
+    """
+
+    lambda_: float | None = None
+    tuning: str = "mse"
+    needs_rewards: ClassVar[bool] = True
+    name: ClassVar[str] = "DR-os"
+
+    def columns(self, p):
+        resid = p.reward - p.q_logged
+        w = p.weight
+
+        def shrunk(lam):
+            return w if np.isinf(lam) else lam * w / (w**2 + lam)
+
+        def make(lam):
+            return p.q_policy + shrunk(lam) * resid
+
+        lam, params = _resolve(self.lambda_, self.tuning, make, lambda lam: (w - shrunk(lam)) * resid, p, key="lambda")
+        return make(lam)[:, None], _first, params
+
+
+ALL_ESTIMATORS = (IPS, SNIPS, DM, DR, SNDR, SwitchDR, DRos)
+
+
+# ------------------------------------------------------------------------- tuning
+def _candidates(weight: np.ndarray) -> np.ndarray:
+    """Increasing grid from heavy clipping/shrinkage to none (``inf``): weight quantiles, then inf."""
+    grid = np.quantile(weight, [0.5, 0.75, 0.9, 0.95, 0.99, 0.999])
+    return np.r_[np.unique(grid[grid > 0]), np.inf]
+
+
+def select_parameter(make, bias_terms, candidates, n: int, rule: str = "slope", alpha: float = 0.05) -> tuple[float, pd.DataFrame]:
+    """Pick a clipping/shrinkage parameter from ``candidates`` (increasing; ``inf`` = none).
+
+    ``rule="slope"``: SLOPE (Lepski's method): from the unbiased end (``inf``) move towards
+    more clipping while each candidate's interval ``value +/- 2 se`` still intersects all
+    previous ones; pick the last. ``rule="mse"``: minimise ``bias_bound^2 + se^2`` with
+    ``bias_bound = |mean(d)| + z se(d)``, ``d`` the per-round difference between the
+    unclipped and clipped terms (a high-confidence bound on the bias).
+
+    References
+    ----------
+    Su Y, Srinath P, Krishnamurthy A. Adaptive estimator selection for off-policy
+    evaluation. ICML 2020 (SLOPE). Su Y, et al. ICML 2020 (estimated-MSE tuning of DR-os).
+    """
+    values, ses = [], []
+    for c in candidates:
+        col = make(c)
+        values.append(col.mean())
+        ses.append(col.std(ddof=1) / np.sqrt(n))
+    values, ses = np.array(values), np.array(ses)
+    if rule == "slope":
+        lo, hi = -np.inf, np.inf
+        chosen = len(candidates) - 1
+        for i in range(len(candidates) - 1, -1, -1):
+            lo, hi = max(lo, values[i] - 2 * ses[i]), min(hi, values[i] + 2 * ses[i])
+            if lo > hi:
+                break
+            chosen = i
+        score = np.full(len(candidates), np.nan)
+    elif rule == "mse":
+        z = ndtri(1 - alpha / 2)
+        bias = np.array([abs(d.mean()) + z * d.std(ddof=1) / np.sqrt(n) if np.isfinite(c) else 0.0
+                         for c, d in ((c, bias_terms(c)) for c in candidates)])  # fmt: skip
+        score = bias**2 + ses**2
+        chosen = int(np.argmin(score))
+    else:
+        raise ValidationError(f"tuning: expected 'slope' or 'mse', got {rule!r}")
+    table = pd.DataFrame({"candidate": candidates, "value": values, "std_error": ses, "score": score})
+    return float(candidates[chosen]), table
+
+
+def _resolve(param, rule, make, bias_terms, p: Prepared, key: str = "clip"):
+    if param is not None:
+        if not (np.isinf(param) or param > 0):
+            raise ValidationError(f"{key}: expected a positive number, inf, or None to tune it, got {param!r}")
+        return float(param), {key: float(param)}
+    chosen, _ = select_parameter(make, bias_terms, _candidates(p.weight), len(p.weight), rule)
+    return chosen, {key: chosen, "tuning": rule}
+
+
+def estimate_all(
+    feedback: BanditFeedback,
+    action_dist,
+    estimated_rewards=None,
+    estimators=None,
+    *,
+    inference=None,
+    logging_dist=None,
+    allow_mask_violation: bool = False,
+) -> list[PolicyValue]:
+    """Several estimators for one target policy, validating once and sharing bootstrap resamples."""
+    estimators = list(estimators) if estimators is not None else [cls() for cls in ALL_ESTIMATORS]
+    needs = any(e.needs_rewards for e in estimators)
+    p = prepare(
+        feedback, action_dist, estimated_rewards, needs_rewards=needs, logging_dist=logging_dist,
+        allow_mask_violation=allow_mask_violation,
+    )  # fmt: skip
+    for w in p.diagnostics.warnings:
+        warnings.warn(w, stacklevel=2)
+    return _results(estimators, p, inference or NormalInterval())

@@ -149,11 +149,7 @@ class IPS(_Estimator):
     name: ClassVar[str] = "IPS"
 
     def columns(self, p):
-        def make(c):
-            return np.minimum(p.weight, c) * p.reward
-
-        clip, params = _resolve(self.clip, self.tuning, make, lambda c: (p.weight - np.minimum(p.weight, c)) * p.reward, p)
-        return make(clip)[:, None], _first, params
+        return _corrected(p, 0.0, p.reward, _clipped, self.clip, self.tuning, "clip")
 
 
 @dataclass(frozen=True)
@@ -203,13 +199,7 @@ class DR(_Estimator):
     name: ClassVar[str] = "DR"
 
     def columns(self, p):
-        resid = p.reward - p.q_logged
-
-        def make(c):
-            return p.q_policy + np.minimum(p.weight, c) * resid
-
-        clip, params = _resolve(self.clip, self.tuning, make, lambda c: (p.weight - np.minimum(p.weight, c)) * resid, p)
-        return make(clip)[:, None], _first, params
+        return _corrected(p, p.q_policy, p.reward - p.q_logged, _clipped, self.clip, self.tuning, "clip")
 
 
 @dataclass(frozen=True)
@@ -248,13 +238,7 @@ class SwitchDR(_Estimator):
     name: ClassVar[str] = "Switch-DR"
 
     def columns(self, p):
-        resid = p.reward - p.q_logged
-
-        def make(t):
-            return p.q_policy + (p.weight <= t) * p.weight * resid
-
-        tau, params = _resolve(self.tau, self.tuning, make, lambda t: (p.weight > t) * p.weight * resid, p, key="tau")
-        return make(tau)[:, None], _first, params
+        return _corrected(p, p.q_policy, p.reward - p.q_logged, _switched, self.tau, self.tuning, "tau")
 
 
 @dataclass(frozen=True)
@@ -273,20 +257,39 @@ class DRos(_Estimator):
     name: ClassVar[str] = "DR-os"
 
     def columns(self, p):
-        resid = p.reward - p.q_logged
-        w = p.weight
-
-        def shrunk(lam):
-            return w if np.isinf(lam) else lam * w / (w**2 + lam)
-
-        def make(lam):
-            return p.q_policy + shrunk(lam) * resid
-
-        lam, params = _resolve(self.lambda_, self.tuning, make, lambda lam: (w - shrunk(lam)) * resid, p, key="lambda")
-        return make(lam)[:, None], _first, params
+        return _corrected(p, p.q_policy, p.reward - p.q_logged, _shrunk, self.lambda_, self.tuning, "lambda")
 
 
 ALL_ESTIMATORS = (IPS, SNIPS, DM, DR, SNDR, SwitchDR, DRos)
+
+
+# ------------------------------------------------- transformed weights and tuning
+def _clipped(w, c):
+    return np.minimum(w, c)
+
+
+def _switched(w, tau):
+    return (w <= tau) * w
+
+
+def _shrunk(w, lam):
+    return w if np.isinf(lam) else lam * w / (w**2 + lam)
+
+
+def _corrected(p: Prepared, base, residual, transform, param, rule, key):
+    """Columns of ``base + transform(w, param) * residual``, with ``param`` tuned when None.
+
+    The per-round bias of the transformation is ``(w - transform(w, param)) * residual``.
+    """
+
+    def make(c):
+        return base + transform(p.weight, c) * residual
+
+    def bias_terms(c):
+        return (p.weight - transform(p.weight, c)) * residual
+
+    chosen, params = _resolve(param, rule, make, bias_terms, p, key)
+    return make(chosen)[:, None], _first, params
 
 
 # ------------------------------------------------------------------------- tuning
@@ -337,7 +340,7 @@ def select_parameter(make, bias_terms, candidates, n: int, rule: str = "slope", 
     return float(candidates[chosen]), table
 
 
-def _resolve(param, rule, make, bias_terms, p: Prepared, key: str = "clip"):
+def _resolve(param, rule, make, bias_terms, p: Prepared, key: str):
     if param is not None:
         if not (np.isinf(param) or param > 0):
             raise ValidationError(f"{key}: expected a positive number, inf, or None to tune it, got {param!r}")

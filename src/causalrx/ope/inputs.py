@@ -102,19 +102,24 @@ class Prepared:
     diagnostics: WeightDiagnostics
 
 
-def check_action_dist(action_dist, n: int, k: int) -> np.ndarray:
-    dist = np.asarray(action_dist, dtype=float)
-    if dist.shape != (n, k):
-        raise ValidationError(f"action_dist: expected shape ({n}, {k}) (rounds x drugs), got {dist.shape}")
-    bad = ~np.isfinite(dist).all(axis=1)
+def _finite_matrix(name: str, values, n: int, k: int) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if values.shape != (n, k):
+        raise ValidationError(f"{name}: expected shape ({n}, {k}) (rounds x drugs), got {values.shape}")
+    bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
-        raise ValidationError(f"action_dist: {int(bad.sum())} row(s) contain NaN or infinite values")
+        raise ValidationError(f"{name}: {int(bad.sum())} row(s) contain NaN or infinite values")
+    return values
+
+
+def check_action_dist(action_dist, n: int, k: int, name: str = "action_dist") -> np.ndarray:
+    dist = _finite_matrix(name, action_dist, n, k)
     neg = (dist < -1e-12).any(axis=1)
     if neg.any():
-        raise ValidationError(f"action_dist: {int(neg.sum())} row(s) have negative probabilities")
+        raise ValidationError(f"{name}: {int(neg.sum())} row(s) have negative probabilities")
     off = np.abs(dist.sum(axis=1) - 1) > 1e-6
     if off.any():
-        raise ValidationError(f"action_dist: {int(off.sum())} row(s) do not sum to 1 (e.g. row {int(np.flatnonzero(off)[0])})")
+        raise ValidationError(f"{name}: {int(off.sum())} row(s) do not sum to 1 (e.g. row {int(np.flatnonzero(off)[0])})")
     return np.clip(dist, 0.0, None)
 
 
@@ -155,19 +160,14 @@ def prepare(
         violation = float(on_masked.mean())
     q = None
     if estimated_rewards is not None:
-        q = np.asarray(estimated_rewards, dtype=float)
-        if q.shape != (n, k):
-            raise ValidationError(f"estimated_rewards: expected shape ({n}, {k}), got {q.shape}")
-        bad = ~np.isfinite(q).all(axis=1)
-        if bad.any():
-            raise ValidationError(f"estimated_rewards: {int(bad.sum())} row(s) contain NaN or infinite values")
+        q = _finite_matrix("estimated_rewards", estimated_rewards, n, k)
     elif needs_rewards:
         raise ValidationError("estimated_rewards: this estimator needs a reward model's (n, k) predictions (see RewardModel)")
 
     if feedback.pscore is not None:
         pscore, source = feedback.pscore, "logged"
     elif logging_dist is not None:
-        logging_dist = check_action_dist(logging_dist, n, k)
+        logging_dist = check_action_dist(logging_dist, n, k, "logging_dist")
         pscore, source = logging_dist[rows, feedback.action], "given"
     else:
         model = propensity_model or PropensityModel()

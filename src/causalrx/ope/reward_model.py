@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from causalrx.data.feedback import BanditFeedback
@@ -46,8 +47,6 @@ class RewardModel:
                 )  # fmt: skip
                 out[rows, action] = fitted
                 others = np.flatnonzero(a != action)
-                from sklearn.base import clone
-
                 out[others, action] = clone(regressor).fit(X[rows], r[rows]).predict(X[others])
             return out
         onehot = np.eye(k)[a]

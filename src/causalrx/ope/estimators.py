@@ -172,6 +172,10 @@ class SNIPS(_Estimator):
 class DM(_Estimator):
     """Direct method, ``mean(sum_a pi(a|x) q(x, a))``; exact when the reward model is.
 
+    Its interval reflects sampling noise given the reward model only, not the model's own
+    bias, so it is too narrow whenever the model is misspecified; prefer the DR family for
+    inference.
+
     References
     ----------
     Beygelzimer A, Langford J. The offset tree for learning with partial labels. KDD 2009.

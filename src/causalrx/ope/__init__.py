@@ -8,6 +8,7 @@ returning a :class:`PolicyValue` with a confidence interval (:class:`NormalInter
 """
 
 from causalrx.ope.audit import MaskAudit, audit
+from causalrx.ope.constraints import ConstraintReport, constraint_report
 from causalrx.ope.compare import PolicyComparison, compare_policies, plot_policy_values
 from causalrx.ope.estimators import (
     ALL_ESTIMATORS, DM, DR, IPS, SNDR, SNIPS, DRos, PolicyValue, SwitchDR, estimate_all, select_parameter,
@@ -17,7 +18,7 @@ from causalrx.ope.inputs import OverlapWarning, WeightDiagnostics
 from causalrx.ope.reward_model import RewardModel
 
 __all__ = [
-    "ALL_ESTIMATORS", "Bootstrap", "DM", "DR", "DRos", "IPS", "MaskAudit", "NormalInterval", "OverlapWarning",
+    "ALL_ESTIMATORS", "Bootstrap", "ConstraintReport", "constraint_report", "DM", "DR", "DRos", "IPS", "MaskAudit", "NormalInterval", "OverlapWarning",
     "PolicyComparison", "PolicyValue", "RewardModel", "SNDR", "SNIPS", "SwitchDR", "WeightDiagnostics", "audit",
     "compare_policies", "estimate_all", "plot_policy_values", "select_parameter",
 ]  # fmt: skip

@@ -117,7 +117,9 @@ def test_ips_with_true_propensities_unbiased_over_seeds():
         sim = simulate_cohort(n=1500, n_drugs=4, random_state=100 + seed, ecg=False)
         target = np.full((1500, 4), 0.25)
         fb = sim.bandit_feedback(context=np.zeros((1500, 1)))
-        errors.append(IPS().estimate(fb, target).value - sim.true_policy_value(target))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OverlapWarning)
+            errors.append(IPS().estimate(fb, target).value - sim.true_policy_value(target))
     errors = np.array(errors)
     assert abs(errors.mean()) < 3 * errors.std(ddof=1) / np.sqrt(len(errors))
 

@@ -263,6 +263,14 @@ def test_bad_inputs(tiny, kwargs, message):
         DR().estimate(tiny, args["action_dist"], args["estimated_rewards"])
 
 
+def test_bad_logging_distribution():
+    fb = BanditFeedback(context=np.zeros((4, 1)), action=ACTION, reward=REWARD, action_names=("r", "d"))
+    with pytest.raises(ValidationError, match=r"logging_dist: 1 row\(s\) have negative probabilities"):
+        IPS().estimate(fb, TARGET, logging_dist=np.array([[0.5, 0.5], [1.2, -0.2], [0.5, 0.5], [0.5, 0.5]]))
+    with pytest.raises(ValidationError, match=r"logging_dist: expected shape \(4, 2\)"):
+        IPS().estimate(fb, TARGET, logging_dist=np.full((4, 3), 1 / 3))
+
+
 def test_bad_parameters(tiny):
     with pytest.raises(ValidationError, match="clip: expected a positive number"):
         IPS(clip=-1.0).estimate(tiny, TARGET)

@@ -1,6 +1,17 @@
-"""Treatment effects: nuisance models (cross-fitted propensity and outcome models) and effect estimators."""
+"""Treatment effects of k drugs versus the reference arm: one interface over EconML, CausalML
+and DoubleML, plus cross-fitted nuisance models shared with the later stages.
 
+``Estimator(...).fit(X, action, y) -> self`` and ``.effect(X) -> EffectEstimate``.
+"""
+
+from causalrx.effects.ate import AIPW, DML, IPW
 from causalrx.effects.crossfit import cross_fit_predict, make_folds
+from causalrx.effects.estimate import EffectEstimate, check_effect_inputs, net_benefit
+from causalrx.effects.learners import CausalForest, DRLearner, MetaLearner, RLearner
+from causalrx.effects.outcome import cross_fit_outcomes
 from causalrx.effects.propensity import PropensityModel
 
-__all__ = ["PropensityModel", "cross_fit_predict", "make_folds"]
+__all__ = [
+    "AIPW", "CausalForest", "DML", "DRLearner", "EffectEstimate", "IPW", "MetaLearner", "PropensityModel", "RLearner",
+    "check_effect_inputs", "cross_fit_outcomes", "cross_fit_predict", "make_folds", "net_benefit",
+]  # fmt: skip

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingRegressor
 
 from causalrx.data.feedback import BanditFeedback
-from causalrx.effects.crossfit import cross_fit_predict
+from causalrx.effects.outcome import cross_fit_outcomes
 
 
 @dataclass
@@ -35,25 +33,7 @@ class RewardModel:
 
     def fit_predict(self, feedback: BanditFeedback) -> np.ndarray:
         """Out-of-fold estimated rewards, array (n, k)."""
-        X, a, r, k = feedback.context, feedback.action, feedback.reward, feedback.n_actions
-        regressor = self.regressor or HistGradientBoostingRegressor(max_iter=150, random_state=self.random_state)
-        if self.per_action:
-            out = np.empty((len(r), k))
-            for action in range(k):
-                rows = np.flatnonzero(a == action)
-                fitted = cross_fit_predict(
-                    regressor, X[rows], r[rows], lambda m, t: m.predict(X[rows][t]),
-                    n_folds=self.n_folds, random_state=self.random_state,
-                )  # fmt: skip
-                out[rows, action] = fitted
-                others = np.flatnonzero(a != action)
-                out[others, action] = clone(regressor).fit(X[rows], r[rows]).predict(X[others])
-            return out
-        onehot = np.eye(k)[a]
-        design = np.hstack([X, onehot])
-
-        def predict(model, test):
-            rows = X[test]
-            return np.column_stack([model.predict(np.hstack([rows, np.tile(np.eye(k)[j], (len(rows), 1))])) for j in range(k)])
-
-        return cross_fit_predict(regressor, design, r, predict, n_folds=self.n_folds, random_state=self.random_state, stratify=a)
+        return cross_fit_outcomes(
+            feedback.context, feedback.action, feedback.reward, feedback.n_actions, self.regressor,
+            per_action=self.per_action, n_folds=self.n_folds, random_state=self.random_state,
+        )  # fmt: skip

@@ -67,7 +67,7 @@ class IPW(_ATE):
             infl[:, a] = w * (d.y - mu[a]) / np.mean(w)
         contrast = infl - infl[:, :1]
         self.ate_, self.se_ = mu - mu[0], contrast.std(axis=0, ddof=1) / np.sqrt(n)
-        self.n_, self.action_names_, self.propensity_ = n, d.action_names, e
+        self.n_, self.action_names_, self.propensity_, self.data_ = n, d.action_names, e, d
         return self
 
 
@@ -99,7 +99,7 @@ class AIPW(_ATE):
         self.pseudo_outcomes_ = psi - psi[:, :1]
         self.ate_ = self.pseudo_outcomes_.mean(axis=0)
         self.se_ = self.pseudo_outcomes_.std(axis=0, ddof=1) / np.sqrt(len(d.y))
-        self.n_, self.action_names_, self.propensity_, self.outcome_predictions_ = len(d.y), d.action_names, e, q
+        self.n_, self.action_names_, self.propensity_, self.outcome_predictions_, self.data_ = len(d.y), d.action_names, e, q, d
         return self
 
 
@@ -144,5 +144,5 @@ class DML(_ATE):
             contrast = model.causal_contrast(reference_levels=[0])
         self.ate_ = np.r_[0.0, np.asarray(contrast.thetas, dtype=float).ravel()]
         self.se_ = np.r_[0.0, np.asarray(contrast.ses, dtype=float).ravel()]
-        self.n_, self.action_names_, self.model_ = len(d.y), d.action_names, model
+        self.n_, self.action_names_, self.model_, self.data_ = len(d.y), d.action_names, model, d
         return self

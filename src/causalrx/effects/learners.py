@@ -41,7 +41,7 @@ class _Learner:
         """Fit on covariates X (n, d), drug indices (n,) and outcomes (n,). Returns self."""
         data = check_effect_inputs(X, action, y, action_names)
         self.n_actions_, self.action_names_ = data.n_actions, data.action_names
-        self.X_ = data.X
+        self.X_, self.data_ = data.X, data
         self.model_ = self._build(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

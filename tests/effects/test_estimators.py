@@ -122,3 +122,19 @@ def test_effect_before_fit_and_wrong_columns():
     est = MetaLearner(kind="T", random_state=0).fit(X, a, y)
     with pytest.raises(ValidationError, match="expected 4 covariate columns"):
         est.effect(np.zeros((3, 2)))
+
+
+def test_fit_on_a_cohort_uses_its_drugs_and_refuses_missing_covariates():
+    from causalrx.data.simulate import simulate_cohort
+    from causalrx.effects.estimate import cohort_inputs
+
+    cohort = simulate_cohort(n=400, n_drugs=3, random_state=0, ecg=False).cohort
+    X, action, y, names = cohort_inputs(cohort, "efficacy")
+    assert names[0] == cohort.reference and len(names) == cohort.n_actions
+    np.testing.assert_array_equal(np.asarray(names)[action], cohort.treatments.query("visit == 0").set_index("patient_id").drug.reindex(cohort.patient_ids))
+    nan_cols = X.columns[X.isna().any()].tolist()
+    assert nan_cols  # the simulator leaves measurements missing
+    with pytest.raises(ValidationError, match=r"X: covariates contain NaN in column\(s\) \['" + nan_cols[0]):
+        AIPW().fit(cohort, y="efficacy")
+    with pytest.raises(ValidationError, match="omit it when fitting on a Cohort"):
+        AIPW().fit(cohort, action)

@@ -56,7 +56,7 @@ class IPW(_ATE):
 
     name = "IPW"
 
-    def fit(self, X, action, y, *, action_names=None, propensity=None):
+    def fit(self, X, action=None, y=None, *, action_names=None, propensity=None):
         d = check_effect_inputs(X, action, y, action_names, propensity)
         e = propensity if propensity is not None else PropensityModel(n_folds=self.n_folds, random_state=self.random_state).fit_predict(d.X, d.action, d.n_actions)
         n, k = len(d.y), d.n_actions
@@ -89,7 +89,7 @@ class AIPW(_ATE):
 
     name = "AIPW"
 
-    def fit(self, X, action, y, *, action_names=None, propensity=None):
+    def fit(self, X, action=None, y=None, *, action_names=None, propensity=None):
         d = check_effect_inputs(X, action, y, action_names, propensity)
         e = propensity if propensity is not None else PropensityModel(n_folds=self.n_folds, random_state=self.random_state).fit_predict(d.X, d.action, d.n_actions)
         q = cross_fit_outcomes(d.X, d.action, d.y, d.n_actions, self.model_regression, per_action=self.per_action,
@@ -122,7 +122,7 @@ class DML(_ATE):
 
     name = "DML (DoubleML)"
 
-    def fit(self, X, action, y, *, action_names=None):
+    def fit(self, X, action=None, y=None, *, action_names=None):
         import doubleml as dml
         from sklearn.ensemble import HistGradientBoostingRegressor
         from sklearn.linear_model import LogisticRegression

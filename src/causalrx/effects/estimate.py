@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,23 @@ class EffectEstimate:
         )
 
 
+@runtime_checkable
+class EffectEstimator(Protocol):
+    """What every estimator of :mod:`causalrx.effects` provides.
+
+    ``fit(X, action, y)`` (or ``fit(cohort, y="efficacy")``) returns the fitted estimator;
+    ``effect(X=None)`` returns an :class:`EffectEstimate` for the patients X (default: the
+    training patients). Every estimator takes ``random_state`` and ``alpha``.
+    """
+
+    random_state: int | None
+    alpha: float
+
+    def fit(self, X, action=None, y=None, *, action_names=None): ...
+
+    def effect(self, X=None) -> EffectEstimate: ...
+
+
 def net_benefit(efficacy: EffectEstimate, adverse: EffectEstimate, utility: Utility = Utility()) -> EffectEstimate:
     """Combine effects on efficacy and on adverse events: ``efficacy - harm_weight * adverse``.
 
@@ -73,8 +91,38 @@ class EffectData:
     binary_outcome: bool
 
 
-def check_effect_inputs(X, action, y, action_names=None, propensity=None) -> EffectData:
-    """The one input gate of :meth:`fit`; every error names the field and the problem."""
+def cohort_inputs(cohort, outcome: str = "efficacy", *, visit: int = 0, modalities=("clinical", "genomics", "proteomics")):
+    """Covariates, drug indices, outcome and drug names from a :class:`~causalrx.data.Cohort`.
+
+    The reference arm becomes index 0. Covariates are the cohort's feature table (missing
+    values stay NaN, so estimators refuse them until they are imputed, e.g. by
+    :mod:`causalrx.prep`).
+    """
+    X = cohort.feature_table(modalities)
+    action = cohort.logged_actions(visit)
+    if (action < 0).any():
+        raise ValidationError(f"treatments: {int((action < 0).sum())} patient(s) have no logged drug at visit {visit}")
+    ref = cohort.reference_index
+    order = [ref] + [j for j in range(cohort.n_actions) if j != ref]
+    remap = np.empty(cohort.n_actions, dtype=int)
+    remap[order] = np.arange(cohort.n_actions)
+    return X, remap[action], cohort.outcome(outcome, visit), tuple(cohort.action_names[j] for j in order)
+
+
+def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=None) -> EffectData:
+    """The one input gate of :meth:`fit`; every error names the field and the problem.
+
+    ``X`` may be a :class:`~causalrx.data.Cohort`; then ``y`` names its outcome column
+    (default ``"efficacy"``) and ``action`` must be omitted.
+    """
+    from causalrx.data.schema import Cohort
+
+    if isinstance(X, Cohort):
+        if action is not None:
+            raise ValidationError("action: omit it when fitting on a Cohort (its logged drugs are used)")
+        X, action, y, action_names = cohort_inputs(X, "efficacy" if y is None else y)
+    if action is None or y is None:
+        raise ValidationError("fit: expected (X, action, y) arrays or a Cohort")
     if isinstance(X, pd.DataFrame):
         nan_cols = X.columns[X.isna().any()].tolist()
         if nan_cols:

@@ -37,8 +37,8 @@ class _Learner:
     name = "learner"
     has_intervals = True
 
-    def fit(self, X, action, y, *, action_names=None):
-        """Fit on covariates X (n, d), drug indices (n,) and outcomes (n,). Returns self."""
+    def fit(self, X, action=None, y=None, *, action_names=None):
+        """Fit on covariates X (n, d), drug indices (n,) and outcomes (n,), or on a Cohort. Returns self."""
         data = check_effect_inputs(X, action, y, action_names)
         self.n_actions_, self.action_names_ = data.n_actions, data.action_names
         self.X_, self.data_ = data.X, data

@@ -1,0 +1,130 @@
+"""IHDP benchmark: every effect estimator over the 50 replications of IHDP-100.
+
+Each estimator is fitted on the 672 training units of a replication (any tuning, e.g.
+the CateSelector's cross-validation or the Gaussian process's marginal likelihood, uses
+those units only) and evaluated on them (within-sample) and on the 75 test units
+(out-of-sample): sqrt(PEHE) against the noiseless effects mu1 - mu0, and |ATE error|.
+Replications run in parallel over the machine's cores.
+
+    .venv/bin/python benchmarks/bench_ihdp.py [--reps 50] [--jobs N] [--data PATH] [--csv FILE]
+
+Published rows are rough guides only: Shalit et al. (ICML 2017, Table 1) used IHDP-1000
+and Shi et al. (2019) their own splits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from causalrx.data.ihdp import N_REPLICATIONS, load_ihdp
+from causalrx.effects import (
+    AIPW, DML, IPW, ARDGaussianProcess, CateSelector, CausalForest, DRLearner, MetaLearner, RLearner,
+)  # fmt: skip
+
+PUBLISHED = pd.DataFrame(
+    [
+        ("CFR-Wass (Shalit 2017, IHDP-1000)", 0.71, 0.76, np.nan, np.nan),
+        ("TARNet (Shalit 2017, IHDP-1000)", 0.88, 0.95, np.nan, np.nan),
+        ("BART (Shalit 2017, IHDP-1000)", 2.1, 2.3, np.nan, np.nan),
+        ("Causal forest (Shalit 2017, IHDP-1000)", 3.8, 3.8, np.nan, np.nan),
+        ("Dragonnet (Shi 2019)", np.nan, np.nan, 0.14, 0.21),
+    ],
+    columns=["estimator", "sqrt_pehe_in", "sqrt_pehe_out", "ate_err_in", "ate_err_out"],
+)
+
+
+def estimators(seed: int) -> dict:
+    """Fresh, unfitted estimators; the ATE-only ones are marked by their class."""
+    gp_t = MetaLearner(kind="T", model=ARDGaussianProcess(random_state=seed), random_state=seed)
+    return {
+        "T-learner (GP-ARD)": gp_t,
+        "T-learner (boosting)": MetaLearner(kind="T", random_state=seed),
+        "S-learner (boosting)": MetaLearner(kind="S", random_state=seed),
+        "X-learner (boosting)": MetaLearner(kind="X", random_state=seed),
+        "R-learner (boosting)": RLearner(random_state=seed),
+        "DR-learner (linear)": DRLearner(final="linear", random_state=seed),
+        "DR-learner (forest)": DRLearner(random_state=seed),
+        "Causal forest (DML)": CausalForest(n_estimators=400, n_jobs=1, random_state=seed),
+        "Stack (DR-loss CV)": CateSelector(
+            candidates={"T-GP": gp_t, "T-boost": MetaLearner(kind="T", random_state=seed),
+                        "X-boost": MetaLearner(kind="X", random_state=seed),
+                        "DR-linear": DRLearner(final="linear", random_state=seed)},
+            mode="stack", random_state=seed),  # fmt: skip
+        "IPW": IPW(random_state=seed),
+        "AIPW": AIPW(random_state=seed),
+        "DML (DoubleML)": DML(random_state=seed),
+    }
+
+
+def one_replication(rep: int, path) -> list[dict]:
+    warnings.filterwarnings("ignore")
+    d = load_ihdp(rep, path)
+    tr, te = d.train, d.test
+    rows = []
+    for name, est in estimators(seed=rep).items():
+        start = time.perf_counter()
+        est.fit(d.x[tr], d.t[tr], d.y[tr])
+        ite_in, ite_out = est.effect(d.x[tr]).ite[:, 1], est.effect(d.x[te]).ite[:, 1]
+        ate_only = isinstance(est, (IPW, AIPW, DML))
+        rows.append({
+            "replication": rep, "estimator": name, "ate_only": ate_only,
+            "sqrt_pehe_in": np.nan if ate_only else np.sqrt(np.mean((ite_in - d.ite[tr]) ** 2)),
+            "sqrt_pehe_out": np.nan if ate_only else np.sqrt(np.mean((ite_out - d.ite[te]) ** 2)),
+            "ate_err_in": abs(ite_in.mean() - d.ite[tr].mean()), "ate_err_out": abs(ite_out.mean() - d.ite[te].mean()),
+            "seconds": time.perf_counter() - start,
+        })  # fmt: skip
+    return rows
+
+
+def summarise(raw: pd.DataFrame) -> pd.DataFrame:
+    def mean_se(s):
+        s = s.dropna()
+        return f"{s.mean():.2f} ± {s.std(ddof=1) / np.sqrt(len(s)):.2f}" if len(s) else "-"
+
+    metrics = ["sqrt_pehe_in", "sqrt_pehe_out", "ate_err_in", "ate_err_out"]
+    order = list(dict.fromkeys(raw.estimator))
+    table = raw.groupby("estimator", sort=False)[metrics].agg(mean_se).reindex(order)
+    table["fit_s_per_rep"] = raw.groupby("estimator", sort=False).seconds.mean().reindex(order).round(2)
+    return table.reset_index()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=N_REPLICATIONS)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count())
+    parser.add_argument("--data", default=None, help="IHDP folder (default: $CAUSALRX_IHDP_DIR or ../shared/data/ihdp)")
+    parser.add_argument("--csv", default=None, help="also write per-replication results here")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
+        delayed(one_replication)(r, args.data) for r in range(1, args.reps + 1)
+    )
+    rows = [row for result in tqdm(jobs, total=args.reps, desc="IHDP replications") for row in result]
+    raw = pd.DataFrame(rows).sort_values(["replication"], kind="stable")
+    if args.csv:
+        raw.to_csv(args.csv, index=False)
+    table = summarise(raw)
+    print(f"\nIHDP-100, replications 1-{args.reps}, 672 train / 75 test, mean ± standard error over replications")
+    print(f"wall time {time.perf_counter() - start:.0f} s on {args.jobs} worker(s)\n")
+    print(table.to_markdown(index=False))
+    print("\nPublished reference rows (rough guides: different replication sets and splits)\n")
+    print(PUBLISHED.to_markdown(index=False, floatfmt=".2f"))
+    means = raw.groupby("estimator").mean(numeric_only=True)
+    best_pehe = means.sqrt_pehe_out.idxmin()
+    best_ate = means.ate_err_out.idxmin()
+    print(f"\nbest out-of-sample sqrt(PEHE): {best_pehe} {means.sqrt_pehe_out.min():.2f} "
+          f"(target <= 0.70: {'met' if means.sqrt_pehe_out.min() <= 0.70 else 'NOT met'})")  # fmt: skip
+    print(f"best out-of-sample |ATE error|: {best_ate} {means.ate_err_out.min():.2f} "
+          f"(target <= 0.20: {'met' if means.ate_err_out.min() <= 0.20 else 'NOT met'})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

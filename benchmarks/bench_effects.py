@@ -28,6 +28,7 @@ from sklearn.impute import SimpleImputer
 from _measure import measure
 from causalrx.data.simulate import simulate_cohort
 from causalrx.effects import AIPW, DML, IPW, CausalForest, DRLearner, MetaLearner, RLearner, cohort_inputs
+from causalrx.effects.estimate import reference_first
 
 warnings.filterwarnings("ignore")
 
@@ -47,12 +48,16 @@ def covariates(cohort, max_columns=None):
     return X.to_numpy(), action, y, names
 
 
+def true_effects(sim) -> np.ndarray:
+    """True efficacy effects (n, k) vs the reference arm, drugs in the order of cohort_inputs."""
+    order = reference_first(sim.cohort)
+    return sim.truth.ite_efficacy[:, order] - sim.truth.ite_efficacy[:, order[:1]]
+
+
 def accuracy(n: int, seed: int) -> pd.DataFrame:
     sim = simulate_cohort(n=n, n_drugs=6, random_state=seed, ecg=False)
     X, action, y, names = covariates(sim.cohort)
-    truth = sim.truth.ite_efficacy
-    order = [sim.cohort.reference_index] + [j for j in range(sim.cohort.n_actions) if j != sim.cohort.reference_index]
-    truth = truth[:, order] - truth[:, order][:, :1]
+    truth = true_effects(sim)
     print(f"accuracy: n = {n}, {len(names)} drugs, {X.shape[1]} covariates (incl. missing indicators)")
     estimators = {
         "DR-learner (linear)": DRLearner(final="linear", random_state=seed),
@@ -95,9 +100,7 @@ def scale(n: int, seed: int) -> pd.DataFrame:
 
     sim = simulate_cohort(n=n, n_drugs=6, random_state=seed, ecg=False)
     X, action, y, names = covariates(sim.cohort, max_columns=50)
-    truth = sim.truth.ite_efficacy
-    order = [sim.cohort.reference_index] + [j for j in range(sim.cohort.n_actions) if j != sim.cohort.reference_index]
-    truth = truth[:, order] - truth[:, order][:, :1]
+    truth = true_effects(sim)
     print(f"\nscale: n = {n}, {len(names)} drugs, {X.shape[1]} covariates")
     rows = []
     for name, make in {

@@ -14,8 +14,8 @@ import pandas as pd
 from scipy.special import ndtri
 
 from causalrx.effects.estimate import EffectEstimate, check_effect_inputs
-from causalrx.effects.outcome import cross_fit_outcomes
-from causalrx.effects.propensity import PropensityModel
+from causalrx.effects.outcome import cross_fit_outcomes, default_regressor
+from causalrx.effects.propensity import PropensityModel, default_classifier
 from causalrx.exceptions import ValidationError
 
 
@@ -41,6 +41,12 @@ class _ATE:
         n = self.n_ if X is None else len(X)
         return _broadcast(n, self.ate_, self.se_, self.alpha, self.name, self.action_names_)
 
+    def _propensity(self, d, given):
+        """The given propensities, or cross-fitted calibrated estimates."""
+        if given is not None:
+            return np.asarray(given, dtype=float)
+        return PropensityModel(n_folds=self.n_folds, random_state=self.random_state).fit_predict(d.X, d.action, d.n_actions)
+
 
 @dataclass(kw_only=True)
 class IPW(_ATE):
@@ -58,7 +64,7 @@ class IPW(_ATE):
 
     def fit(self, X, action=None, y=None, *, action_names=None, propensity=None):
         d = check_effect_inputs(X, action, y, action_names, propensity)
-        e = propensity if propensity is not None else PropensityModel(n_folds=self.n_folds, random_state=self.random_state).fit_predict(d.X, d.action, d.n_actions)
+        e = self._propensity(d, propensity)
         n, k = len(d.y), d.n_actions
         mu, infl = np.zeros(k), np.zeros((n, k))
         for a in range(k):
@@ -91,7 +97,7 @@ class AIPW(_ATE):
 
     def fit(self, X, action=None, y=None, *, action_names=None, propensity=None):
         d = check_effect_inputs(X, action, y, action_names, propensity)
-        e = propensity if propensity is not None else PropensityModel(n_folds=self.n_folds, random_state=self.random_state).fit_predict(d.X, d.action, d.n_actions)
+        e = self._propensity(d, propensity)
         q = cross_fit_outcomes(d.X, d.action, d.y, d.n_actions, self.model_regression, per_action=self.per_action,
                                n_folds=self.n_folds, random_state=self.random_state)  # fmt: skip
         onehot = np.eye(d.n_actions)[d.action]
@@ -124,17 +130,13 @@ class DML(_ATE):
 
     def fit(self, X, action=None, y=None, *, action_names=None):
         import doubleml as dml
-        from sklearn.ensemble import HistGradientBoostingRegressor
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
 
         d = check_effect_inputs(X, action, y, action_names)
         cols = [f"x{j}" for j in range(d.X.shape[1])]
         frame = pd.DataFrame(d.X, columns=cols).assign(y=d.y, drug=d.action)
         data = dml.DoubleMLData(frame, "y", "drug", cols)
-        g = self.ml_g or HistGradientBoostingRegressor(max_iter=150, random_state=self.random_state)
-        m = self.ml_m or make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        g = self.ml_g or default_regressor(self.random_state)
+        m = self.ml_m or default_classifier()
         np.random.seed(self.random_state if self.random_state is not None else None)  # DoubleML draws folds from numpy's global state
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -91,6 +91,12 @@ class EffectData:
     binary_outcome: bool
 
 
+def reference_first(cohort) -> list[int]:
+    """The cohort's drug indices reordered so that its reference arm comes first (the order of :func:`cohort_inputs`)."""
+    ref = cohort.reference_index
+    return [ref] + [j for j in range(cohort.n_actions) if j != ref]
+
+
 def cohort_inputs(cohort, outcome: str = "efficacy", *, visit: int = 0, modalities=("clinical", "genomics", "proteomics")):
     """Covariates, drug indices, outcome and drug names from a :class:`~causalrx.data.Cohort`.
 
@@ -102,8 +108,7 @@ def cohort_inputs(cohort, outcome: str = "efficacy", *, visit: int = 0, modaliti
     action = cohort.logged_actions(visit)
     if (action < 0).any():
         raise ValidationError(f"treatments: {int((action < 0).sum())} patient(s) have no logged drug at visit {visit}")
-    ref = cohort.reference_index
-    order = [ref] + [j for j in range(cohort.n_actions) if j != ref]
+    order = reference_first(cohort)
     remap = np.empty(cohort.n_actions, dtype=int)
     remap[order] = np.arange(cohort.n_actions)
     return X, remap[action], cohort.outcome(outcome, visit), tuple(cohort.action_names[j] for j in order)

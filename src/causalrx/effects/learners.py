@@ -11,20 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from causalrx.effects.estimate import EffectEstimate, ate_from_ite, check_effect_inputs
+from causalrx.effects.propensity import PropensityModel, default_classifier
 from causalrx.exceptions import ValidationError
 
 
 def _regressor(random_state):
     return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=random_state)
-
-
-def _propensity():
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
 
 @dataclass(kw_only=True)
@@ -41,7 +35,7 @@ class _Learner:
         """Fit on covariates X (n, d), drug indices (n,) and outcomes (n,), or on a Cohort. Returns self."""
         data = check_effect_inputs(X, action, y, action_names)
         self.n_actions_, self.action_names_ = data.n_actions, data.action_names
-        self.X_, self.data_ = data.X, data
+        self.data_ = data
         self.model_ = self._build(data)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -55,20 +49,22 @@ class _Learner:
         """Effects of every drug vs the reference arm for patients X (default: the training patients)."""
         if not hasattr(self, "model_"):
             raise ValidationError(f"{type(self).__name__}: call fit before effect")
-        X = self.X_ if X is None else np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != self.X_.shape[1]:
-            raise ValidationError(f"X: expected {self.X_.shape[1]} covariate columns as in fit, got shape {X.shape}")
+        X = self.data_.X if X is None else np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.data_.X.shape[1]:
+            raise ValidationError(f"X: expected {self.data_.X.shape[1]} covariate columns as in fit, got shape {X.shape}")
         n, k = len(X), self.n_actions_
         ite, lower, upper = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
         ate, ate_lo, ate_hi = np.zeros(k), np.zeros(k), np.zeros(k)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if hasattr(self, "_all_arms"):
-                ite[:, 1:], lower[:, 1:], upper[:, 1:], (ate[1:], ate_lo[1:], ate_hi[1:]) = self._all_arms(X)
-            else:
-                for a in range(1, k):
-                    ite[:, a], lower[:, a], upper[:, a], (ate[a], ate_lo[a], ate_hi[a]) = self._arm(X, a)
+            ite[:, 1:], lower[:, 1:], upper[:, 1:], (ate[1:], ate_lo[1:], ate_hi[1:]) = self._all_arms(X)
         return ate_from_ite(ite, lower, upper, self.name, self.action_names_, self.alpha, ate, ate_lo, ate_hi)
+
+    def _all_arms(self, X):
+        """Effects of drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,)."""
+        arms = [self._arm(X, a) for a in range(1, self.n_actions_)]
+        stack = [np.column_stack([arm[j] for arm in arms]) for j in range(3)]
+        return (*stack, tuple(np.array([arm[3][j] for arm in arms]) for j in range(3)))
 
     def _arm(self, X, a):
         m = self.model_
@@ -108,7 +104,7 @@ class DRLearner(_Learner):
         from econml.dr import ForestDRLearner, LinearDRLearner
 
         common = dict(model_regression=self.model_regression or _regressor(self.random_state),
-                      model_propensity=self.model_propensity or _propensity(), cv=self.cv,
+                      model_propensity=self.model_propensity or default_classifier(), cv=self.cv,
                       min_propensity=self.min_propensity, random_state=self.random_state)  # fmt: skip
         if self.final == "forest":
             return ForestDRLearner(n_estimators=400, min_samples_leaf=10, **common)
@@ -190,7 +186,7 @@ class MetaLearner(_Learner):
         if self.kind == "T":
             return TLearner(models=model)
         if self.kind == "X":
-            return XLearner(models=model, propensity_model=_propensity())
+            return XLearner(models=model, propensity_model=default_classifier())
         raise ValidationError(f"kind: expected 'S', 'T' or 'X', got {self.kind!r}")
 
 
@@ -217,8 +213,6 @@ class RLearner(_Learner):
                               random_state=self.random_state)  # fmt: skip
 
     def _fit(self, data):
-        from causalrx.effects.propensity import PropensityModel
-
         e = PropensityModel(random_state=self.random_state).fit_predict(data.X, data.action, data.n_actions)
         self.model_.fit(data.X, data.action, data.y, p={a: e[:, a] / (e[:, a] + e[:, 0]) for a in range(1, data.n_actions)})
 

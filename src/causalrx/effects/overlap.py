@@ -19,13 +19,12 @@ from causalrx.exceptions import ValidationError
 
 
 def _check(propensity, action=None):
+    from causalrx.ope.inputs import check_action_dist  # imported here: causalrx.ope imports causalrx.effects
+
     e = np.asarray(propensity, dtype=float)
     if e.ndim != 2 or e.shape[1] < 2:
         raise ValidationError(f"propensity: expected an (n, k) array with k >= 2 drugs, got shape {e.shape}")
-    if not np.isfinite(e).all() or (e < 0).any():
-        raise ValidationError("propensity: values must be finite and non-negative")
-    if not np.allclose(e.sum(axis=1), 1.0, atol=1e-6):
-        raise ValidationError("propensity: every row must sum to 1 over the k drugs")
+    e = check_action_dist(e, *e.shape, name="propensity")
     if action is not None:
         action = np.asarray(action)
         if action.shape != (len(e),):

@@ -14,6 +14,11 @@ from causalrx.effects.crossfit import cross_fit_predict
 from causalrx.exceptions import ValidationError
 
 
+def default_classifier():
+    """Standardised multinomial logistic regression: the default propensity classifier."""
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+
+
 @dataclass
 class PropensityModel:
     """Out-of-fold estimates of P(drug = a | x) for every drug.
@@ -48,7 +53,7 @@ class PropensityModel:
                 f"action: drug(s) {np.flatnonzero(counts == 0).tolist()} were never prescribed, so their "
                 "propensity cannot be estimated; drop them from the target policy's support"
             )
-        base = self.classifier or make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        base = self.classifier or default_classifier()
         model = CalibratedClassifierCV(base, method=self.calibration, cv=3) if self.calibration else base
 
         def predict(fitted, test):

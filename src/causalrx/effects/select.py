@@ -116,7 +116,6 @@ class CateSelector:
             name: copy.deepcopy(self.candidates[name]).fit(d.X, d.action, d.y, action_names=d.action_names)
             for i, name in enumerate(names) if weights[i].any()
         }  # fmt: skip
-        self.X_ = d.X
         return self
 
     def effect(self, X=None) -> EffectEstimate:
@@ -124,7 +123,7 @@ class CateSelector:
         candidate when one candidate carries all the weight of a drug, NaN otherwise."""
         if not self.fitted_:
             raise ValidationError("CateSelector: call fit before effect")
-        X = self.X_ if X is None else np.asarray(X, dtype=float)
+        X = self.data_.X if X is None else np.asarray(X, dtype=float)
         estimates = {name: model.effect(X) for name, model in self.fitted_.items()}
         n, k = len(X), self.n_actions_
         ite, lower, upper = np.zeros((n, k)), np.full((n, k), np.nan), np.full((n, k), np.nan)

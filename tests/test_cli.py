@@ -45,3 +45,17 @@ def test_simulate_writes_loadable_cohort(tmp_path):
     assert result.exit_code == 0, result.output
     sim = SimulatedCohort.load(tmp_path / "sim")
     assert sim.cohort.n_patients == 300 and sim.cohort.action_names[0] == "standard_care"
+
+
+def test_prep_example_writes_cohort_and_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from causalrx.cli import app
+    from causalrx.data.schema import Cohort
+
+    result = CliRunner().invoke(app, ["prep", "--example", str(tmp_path / "raw"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "qc_report.md").is_file()
+    assert Cohort.load(tmp_path / "out").n_patients == 500
+    bad = CliRunner().invoke(app, ["prep", str(tmp_path / "missing.yaml")])
+    assert bad.exit_code == 2 and "no such preparation spec" in bad.output

@@ -38,6 +38,36 @@ def simulate(
 
 
 @app.command()
+def prep(
+    spec: Optional[Path] = typer.Argument(None, help="Preparation spec (YAML): the files and their column mappings."),
+    out: Path = typer.Option(Path("causalrx-prepared"), "--out", help="Folder for the prepared cohort (Parquet + manifest)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the QC report (qc_report.md + CSV tables) to OUT."),
+    example: Optional[Path] = typer.Option(None, "--example", help="Write example raw files and their spec to this folder, then prepare them."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the example files."),
+) -> None:
+    """Read raw files into a validated cohort, with a QC report."""
+    from causalrx.exceptions import ValidationError
+    from causalrx.prep import prepare_cohort
+
+    try:
+        if example is not None:
+            from causalrx.prep.example import write_example_files
+
+            spec = write_example_files(example, random_state=seed)
+            console.print(f"[green]example files[/green] {spec.parent}")
+        if spec is None:
+            raise ValidationError("give a SPEC file or --example FOLDER")
+        cohort, qc = prepare_cohort(spec)
+    except ValidationError as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(code=2) from err
+    folder = cohort.save(out)
+    console.print(f"[green]cohort[/green] {cohort.n_patients} patients x {cohort.n_actions} drugs -> {folder}")
+    if report:
+        console.print(f"[green]QC report[/green] {qc.save(out)}")
+
+
+@app.command()
 def run(
     out: Path = typer.Option(Path("causalrx-output"), "--out", help="Folder for the outputs."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML or TOML file of settings (see RunConfig)."),

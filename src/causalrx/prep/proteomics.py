@@ -104,9 +104,9 @@ class ComBat:
         Y, batch, C = self._check(Y, batch, covariates, fitting=True)
         batches, counts = np.unique(batch, return_counts=True)
         if len(batches) < 2:
-            raise ValidationError(f"batch: ComBat needs at least 2 batches, got {list(batches)}")
+            raise ValidationError(f"batch: ComBat needs at least 2 batches, got {[str(b) for b in batches]}")
         if counts.min() < 2:
-            raise ValidationError(f"batch: every batch needs at least 2 patients; {list(batches[counts < 2])} have 1")
+            raise ValidationError(f"batch: every batch needs at least 2 patients; {[str(b) for b in batches[counts < 2]]} have 1")
         obs = ~np.isnan(Y)
         X = _design(batch, batches, C)
         beta = _nan_lstsq(X, Y, obs)  # (p, F)
@@ -166,9 +166,10 @@ class ComBat:
             raise ValidationError(f"proteomics: expected {self.n_features_} features (as at fit), got {Y.shape[1]}")
         if (C is None) != (self.beta_covariates_.shape[0] == 0) or (C is not None and C.shape[1] != self.beta_covariates_.shape[0]):
             raise ValidationError(f"covariates: expected {self.beta_covariates_.shape[0]} protected covariate column(s), as at fit")
-        unseen = sorted(set(batch) - set(self.batches_))
+        unseen = sorted(str(b) for b in set(batch) - set(self.batches_))
         if unseen:
-            raise ValidationError(f"batch: {unseen} not seen in fit (known: {list(self.batches_)}); ComBat cannot correct an unseen batch")
+            known = [str(b) for b in self.batches_]
+            raise ValidationError(f"batch: {unseen} not seen in fit (known: {known}); ComBat cannot correct an unseen batch")
         idx = np.searchsorted(self.batches_, batch)
         S = self._standardise(Y, C)
         adj = (S - self.gamma_star_[idx]) / np.sqrt(self.delta_star_[idx])

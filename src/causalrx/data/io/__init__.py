@@ -9,9 +9,9 @@
 
 from causalrx.data.io.ecg import read_wfdb, write_wfdb
 from causalrx.data.io.tables import Linkage, apply_mapping, link_samples, read_long_timeseries, read_table
-from causalrx.data.io.vcf import GenotypeMatrix, normalise_chrom, read_vcf, x_nonpar
+from causalrx.data.io.vcf import GenotypeMatrix, normalise_chrom, read_vcf, vcf_samples, write_vcf, x_nonpar
 
 __all__ = [
     "GenotypeMatrix", "Linkage", "apply_mapping", "link_samples", "normalise_chrom", "read_long_timeseries",
-    "read_table", "read_vcf", "read_wfdb", "write_wfdb", "x_nonpar",
+    "read_table", "read_vcf", "read_wfdb", "vcf_samples", "write_vcf", "write_wfdb", "x_nonpar",
 ]  # fmt: skip

@@ -81,6 +81,44 @@ class GenotypeMatrix:
         return frame
 
 
+def vcf_samples(path: str | Path) -> list[str]:
+    """Sample names in a VCF/BCF header (reads the header only)."""
+    import cyvcf2
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"{path}: no such VCF/BCF file")
+    try:
+        vcf = cyvcf2.VCF(str(path), lazy=True)
+    except Exception as err:  # cyvcf2 raises bare Exception on a bad header
+        raise ValidationError(f"{path}: not a readable VCF/BCF file ({err})") from err
+    names = list(vcf.samples)
+    vcf.close()
+    return names
+
+
+def write_vcf(path: str | Path, samples, dosage: np.ndarray, variants: pd.DataFrame, *, male=None, build: str = "GRCh38") -> Path:
+    """Write hard-call genotypes (0/1/2, NaN missing) as an uncompressed VCF 4.2; men's
+    non-PAR X calls are written haploid."""
+    path = Path(path)
+    xs = x_nonpar(variants["chrom"].astype(str).to_numpy(), variants["pos"].to_numpy(), build)
+    male = np.zeros(len(samples), bool) if male is None else np.asarray(male, bool)
+    diploid = np.array(["0/0", "0/1", "1/1", "./."])
+    haploid = np.array(["0", "1", "1", "."])
+    chroms = list(dict.fromkeys(variants["chrom"].astype(str)))
+    with open(path, "w") as fh:
+        fh.write("##fileformat=VCFv4.2\n")
+        fh.writelines(f"##contig=<ID={c}>\n" for c in chroms)
+        fh.write('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n')
+        fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(map(str, samples)) + "\n")
+        for j, v in enumerate(variants.itertuples(index=False)):
+            d = dosage[:, j]
+            code = np.where(np.isnan(d), 3, np.nan_to_num(d)).astype(int)
+            calls = np.where(male & xs[j], haploid[code], diploid[code])
+            fh.write(f"{v.chrom}\t{v.pos}\t{v.variant_id}\t{v.ref}\t{v.alt}\t.\tPASS\t.\tGT\t" + "\t".join(calls) + "\n")
+    return path
+
+
 def _sex_codes(samples, sex: Mapping[str, str] | None, path: Path) -> np.ndarray | None:
     if sex is None:
         return None

@@ -11,7 +11,7 @@ from rich.console import Console
 from causalrx.disclaimer import DISCLAIMER
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="causalrx: causal inference and off-policy evaluation of drug recommendations.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()

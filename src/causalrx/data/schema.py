@@ -269,7 +269,7 @@ class Cohort:
             if table is None:
                 continue
             frame = table.set_index(PATIENT_ID).reindex(ids)
-            frame = _numeric_features(frame).add_prefix("" if name == "clinical" else f"{name}.")
+            frame = numeric_features(frame)[0].add_prefix("" if name == "clinical" else f"{name}.")
             if name != "clinical":
                 frame.insert(0, f"has_{name}", presence[name].to_numpy().astype(float))
             parts.append(frame)
@@ -290,20 +290,24 @@ class Cohort:
         return load_cohort(path)
 
 
-def _numeric_features(frame: pd.DataFrame) -> pd.DataFrame:
+def numeric_features(frame: pd.DataFrame, levels: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Numbers as float, booleans 0/1, dates as decimal years, text one-hot (NaN kept).
+
+    Text levels are learned from ``frame`` unless ``levels`` (column -> levels) is given,
+    so new patients get exactly the columns learned on training patients.
+    """
+    learn = levels is None
+    levels = {} if learn else levels
     out = {}
     for col in frame.columns:
         s = frame[col]
-        if pd.api.types.is_bool_dtype(s):
-            out[col] = s.astype(float)
-        elif pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
             out[col] = s.astype(float)
         elif pd.api.types.is_datetime64_any_dtype(s):
             out[col] = s.dt.year + (s.dt.day_of_year - 1) / 365.25
         else:
-            levels = sorted(s.dropna().astype(str).unique())
-            for level in levels:
-                col_values = (s.astype(str) == level).astype(float)
-                col_values[s.isna()] = np.nan
-                out[f"{col}={level}"] = col_values
-    return pd.DataFrame(out, index=frame.index)
+            if learn:
+                levels[col] = sorted(s.dropna().astype(str).unique())
+            for level in levels.get(col, []):
+                out[f"{col}={level}"] = (s.astype(str) == level).astype(float).where(s.notna())
+    return pd.DataFrame(out, index=frame.index), levels

@@ -212,7 +212,8 @@ class GenotypeQC:
         male = np.zeros(n, bool) if male is None else np.asarray(male, bool)
         first = genotype_counts(g, x_nonpar, male)
         v_ok = first.variant_call_rate >= self.min_variant_call_rate
-        s_miss = genotype_counts(g[:, v_ok], None, None).sample_missing if not v_ok.all() else first.sample_missing
+        # Missing calls on the passing variants = all missing calls minus those on the (few) failing ones.
+        s_miss = first.sample_missing - (genotype_counts(g[:, ~v_ok]).sample_missing if not v_ok.all() else 0)
         s_rate = 1 - s_miss / max(int(v_ok.sum()), 1)
         s_ok = s_rate >= self.min_sample_call_rate
         c = genotype_counts(g[s_ok] if not s_ok.all() else g, x_nonpar, male[s_ok])

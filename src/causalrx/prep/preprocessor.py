@@ -23,32 +23,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.impute import KNNImputer
 
 from causalrx.data.io.vcf import x_nonpar
-from causalrx.data.schema import PATIENT_ID, Cohort
+from causalrx.data.schema import PATIENT_ID, Cohort, numeric_features
 from causalrx.exceptions import ValidationError
 from causalrx.prep.genotype import GenotypeQC
 from causalrx.prep.impute import LowRankImputer
 from causalrx.prep.proteomics import ComBat, log_intensities
 
 IMPUTERS = ("lowrank", "knn", "median")
-
-
-def _numeric(frame: pd.DataFrame, levels: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Numbers as float, booleans 0/1, dates as decimal years, text one-hot on ``levels``."""
-    learn = levels is None
-    levels = {} if learn else levels
-    out = {}
-    for col in frame.columns:
-        s = frame[col]
-        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-            out[col] = s.astype(float)
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = s.dt.year + (s.dt.day_of_year - 1) / 365.25
-        else:
-            if learn:
-                levels[col] = sorted(s.dropna().astype(str).unique())
-            for level in levels.get(col, []):
-                out[f"{col}={level}"] = (s.astype(str) == level).astype(float).where(s.notna())
-    return pd.DataFrame(out, index=frame.index), levels
 
 
 class Preprocessor(TransformerMixin, BaseEstimator):
@@ -107,7 +88,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         ids = self._rows(cohort, patients)
         self.modalities_ = [m for m in ("genomics", "proteomics") if getattr(cohort, m) is not None]
         self.has_ecg_ = cohort.ecg is not None
-        clinical, self.levels_ = _numeric(self._modality(cohort, "clinical", ids))
+        clinical, self.levels_ = numeric_features(self._modality(cohort, "clinical", ids))
         self.medians_ = clinical.median()
         self.clinical_missing_ = [c for c in clinical.columns if clinical[c].isna().any()]
         if "genomics" in self.modalities_:
@@ -136,7 +117,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         kept = g[self.variants_kept_].to_numpy(dtype=np.float64)
         self.dosage_means_ = pd.Series(np.nan_to_num(np.nanmean(kept, axis=0)) if kept.size else [], index=self.variants_kept_)
         self.genomic_other_ = other
-        other_num, self.genomic_levels_ = _numeric(g[other])
+        other_num, self.genomic_levels_ = numeric_features(g[other])
         self.genomic_medians_ = other_num.median()
 
     def _fit_proteomics(self, cohort: Cohort, ids: pd.Index) -> None:
@@ -163,7 +144,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         if not hasattr(self, "medians_"):
             raise ValidationError("Preprocessor: call fit before transform")
         ids = self._rows(cohort, patients)
-        clinical, _ = _numeric(self._modality(cohort, "clinical", ids), self.levels_)
+        clinical, _ = numeric_features(self._modality(cohort, "clinical", ids), self.levels_)
         clinical = clinical.reindex(columns=self.medians_.index)
         parts = [clinical.fillna(self.medians_)]
         if self.missing_indicators and self.clinical_missing_:
@@ -180,7 +161,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
     def _transform_genomics(self, cohort: Cohort, ids: pd.Index) -> pd.DataFrame:
         g = self._modality(cohort, "genomics", ids)
         dos = g[self.variants_kept_].astype(float).fillna(self.dosage_means_)
-        other, _ = _numeric(g[self.genomic_other_], self.genomic_levels_)
+        other, _ = numeric_features(g[self.genomic_other_], self.genomic_levels_)
         other = other.reindex(columns=self.genomic_medians_.index).fillna(self.genomic_medians_)
         return pd.concat([dos, other.add_prefix("genomics.")], axis=1)
 

@@ -153,9 +153,11 @@ class ComBat:
                 return g_new, d_new
         raise ValidationError(f"ComBat: the empirical-Bayes estimates of batch {label!r} did not converge in {self.max_iter} iterations")
 
+    def _stand_mean(self, C):
+        return self.grand_mean_ + (C @ self.beta_covariates_ if C is not None else 0.0)
+
     def _standardise(self, Y, C):
-        stand_mean = self.grand_mean_ + (C @ self.beta_covariates_ if C is not None else 0.0)
-        return (Y - stand_mean) / np.sqrt(self.var_pooled_)
+        return (Y - self._stand_mean(C)) / np.sqrt(self.var_pooled_)
 
     def transform(self, Y, batch, covariates=None) -> np.ndarray:
         """Remove the fitted batch effects from any rows whose batch was seen in ``fit``."""
@@ -171,9 +173,8 @@ class ComBat:
             known = [str(b) for b in self.batches_]
             raise ValidationError(f"batch: {unseen} not seen in fit (known: {known}); ComBat cannot correct an unseen batch")
         idx = np.searchsorted(self.batches_, batch)
-        S = self._standardise(Y, C)
-        adj = (S - self.gamma_star_[idx]) / np.sqrt(self.delta_star_[idx])
-        stand_mean = self.grand_mean_ + (C @ self.beta_covariates_ if C is not None else 0.0)
+        stand_mean = self._stand_mean(C)
+        adj = ((Y - stand_mean) / np.sqrt(self.var_pooled_) - self.gamma_star_[idx]) / np.sqrt(self.delta_star_[idx])
         return adj * np.sqrt(self.var_pooled_) + stand_mean
 
     def fit_transform(self, Y, batch, covariates=None) -> np.ndarray:

@@ -194,6 +194,8 @@ def simulate_cohort(
         )  # fmt: skip
         bar.update(n - len(keep))
         waveforms = EcgWaveforms(patient_id=ids[keep], signals=signals, fs=ecg_fs, leads=tuple(ecg_leads))
+    disease_prob = world.disease_risk(traits, term)
+    outcomes["disease"] = np.repeat((rng.random(n) < disease_prob).astype(np.int8), horizon)
     bar.update()
     bar.close()
 
@@ -207,7 +209,7 @@ def simulate_cohort(
         efficacy=potential_efficacy, adverse_event=potential_adverse, event_time=event_time,
         propensity=clinicians.distribution(logged["severity_obs"][:, 0], None), contraindicated=contraindicated,
         visit_propensity=logged["propensity"], ate_efficacy=ate_efficacy, ate_adverse=ate_adverse, mu0=mu0, drift=drift,
-        static_logits=clinicians.static_logits, confounding=float(confounding), overlap=float(overlap), traits=traits,
+        static_logits=clinicians.static_logits, disease_prob=disease_prob, confounding=float(confounding), overlap=float(overlap), traits=traits,
     )  # fmt: skip
     return SimulatedCohort(cohort=cohort, truth=truth, config=config)
 

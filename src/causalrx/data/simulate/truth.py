@@ -39,6 +39,9 @@ class GroundTruth:
         rule should prevent), whether or not the clinician could know it.
     visit_propensity : (n, horizon)
         Logging probability of the logged drug at every visit.
+    disease_prob : (n,)
+        Probability of the drug-independent ``disease`` event (the risk-model label in
+        ``cohort.outcomes``; see :func:`.world.disease_risk`).
     traits : DataFrame
         Latent traits, the hidden confounder ``u`` included.
     """
@@ -58,6 +61,7 @@ class GroundTruth:
     mu0: np.ndarray
     drift: np.ndarray
     static_logits: np.ndarray
+    disease_prob: np.ndarray
     confounding: float
     overlap: float
     traits: pd.DataFrame

@@ -69,6 +69,24 @@ def base_adverse_risk(traits, tlr7_centred: np.ndarray) -> np.ndarray:
     return 0.02 + 0.2 * expit(lin)
 
 
+def disease_risk(traits, term: dict[str, np.ndarray]) -> np.ndarray:
+    """Probability of the incident ``disease`` event over follow-up, whatever the drug.
+
+    A pre-treatment risk label for the risk models of :mod:`causalrx.encoders`: every
+    modality carries part of it (clinical age and diabetes; genomic PRS and TLR7 dosage;
+    proteins NT-proBNP and GDF-15; ECG long QT and heart rate), so a model that sees one
+    modality only loses discrimination.
+    """
+    lin = (
+        -1.8
+        + 0.5 * traits["age_z"].to_numpy() + 0.6 * traits["diabetes"].to_numpy()
+        + 0.7 * term["prs"] + 0.6 * term["tlr7_c"]
+        + 0.8 * traits["ntprobnp_z"].to_numpy() + 0.5 * term["gdf15_z"]
+        + 1.5 * term["long_qt"] + 0.4 * term["hr_z"]
+    )  # fmt: skip
+    return expit(lin)
+
+
 def disease_drift(traits) -> np.ndarray:
     return DRIFT_SCALE * (
         0.3 * traits["age_z"].to_numpy()

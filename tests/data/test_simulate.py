@@ -198,3 +198,22 @@ def test_bad_parameters_are_named():
                          ({"confounding": -1}, "confounding"), ({"horizon": 0}, "horizon")):  # fmt: skip
         with pytest.raises(ValidationError, match=name):
             simulate_cohort(**kwargs)
+
+
+def test_disease_label_follows_its_stated_risk_and_every_modality():
+    from sklearn.metrics import roc_auc_score
+
+    sim = simulate_cohort(n=20_000, n_drugs=3, random_state=5, ecg=False)
+    y, p = sim.cohort.outcome("disease"), sim.truth.disease_prob
+    assert abs(y.mean() - p.mean()) < 3 * np.sqrt(p.mean() * (1 - p.mean()) / len(y))
+    # calibrated by construction: observed rate per risk decile equals the mean risk
+    deciles = np.digitize(p, np.quantile(p, np.linspace(0.1, 0.9, 9)))
+    for d in range(10):
+        rows = deciles == d
+        assert abs(y[rows].mean() - p[rows].mean()) < 4 * np.sqrt(p[rows].mean() / rows.sum())
+    t = sim.truth.traits
+    for latent in ("age_z", "prs", "ntprobnp_z", "qtc_ms"):  # clinical, genomics, proteomics, ECG
+        assert roc_auc_score(y, t[latent]) > 0.53, latent
+    # drug-independent: the same label at every visit, whatever the logged drug
+    multi = simulate_cohort(n=300, n_drugs=3, random_state=5, ecg=False, horizon=3)
+    assert (multi.cohort.outcomes.groupby("patient_id")["disease"].nunique() == 1).all()

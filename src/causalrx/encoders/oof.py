@@ -59,5 +59,10 @@ def out_of_fold_embeddings(encoder, cohort: Cohort, *, n_folds: int = 5, align: 
             z_k = np.column_stack([z_k, np.ones(len(z_k))]) @ W
         if Z is None:
             Z = np.empty((len(ids), z_k.shape[1]))
+        if z_k.shape[1] != Z.shape[1]:
+            raise ValidationError(
+                f"fold {k}: the encoder gives {z_k.shape[1]} columns but fold 0's gives {Z.shape[1]}; out-of-fold embeddings "
+                "need a fixed output width (e.g. categorical levels seen in some folds only change a passthrough encoder's width)"
+            )
         Z[fold == k] = z_k
     return OutOfFoldEmbeddings(Z=Z, fold=fold, encoders=tuple(fitted), aligned=bool(align))

@@ -16,8 +16,12 @@ from causalrx.exceptions import ValidationError
 class RunConfig:
     """Settings of ``causalrx run``; read from YAML or TOML, saved as ``config.yaml``.
 
-    Parameters mirror :func:`causalrx.data.simulate.simulate_cohort`; ``save_cohort``
-    also writes the simulated cohort and its truth under ``<out>/data``.
+    Simulation parameters mirror :func:`causalrx.data.simulate.simulate_cohort`;
+    ``encoder`` is a registered encoder name (see :func:`causalrx.encoders.get_encoder`,
+    e.g. ``fusion``, ``fusion_attention``, ``ecg``, ``passthrough``, or a plugged-in one)
+    or ``none`` to skip the encoder stage; ``encoder_folds`` folds give the out-of-fold
+    embeddings; ``save_cohort`` also writes the simulated cohort and its truth under
+    ``<out>/data``.
     """
 
     n: int = 5000
@@ -29,6 +33,8 @@ class RunConfig:
     horizon: int = 1
     harm_weight: float = 2.0
     ecg: bool = True
+    encoder: str = "fusion"
+    encoder_folds: int = 3
     save_cohort: bool = False
 
     @classmethod
@@ -52,7 +58,9 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
     """Simulate a cohort, summarise it, and write the report into folder ``out``.
 
     Writes ``config.yaml``, ``summary.json``, ``report.md``, ``effects.csv``,
-    ``treatments.csv``, ``missingness.csv`` and ``effects.png``. Returns the paths written.
+    ``treatments.csv``, ``missingness.csv`` and ``effects.png``; with an encoder also
+    ``risk.csv``, ``calibration.png`` and ``effects_by_covariates.csv``. Returns the paths
+    written.
     """
     from causalrx.data.simulate import simulate_cohort
     from causalrx.report.cohort_summary import plot_effects, summarise_cohort, to_markdown
@@ -61,7 +69,7 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
     folder.mkdir(parents=True, exist_ok=True)
     settings = asdict(config)
     (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    sim_args = {k: v for k, v in settings.items() if k != "save_cohort"}
+    sim_args = {k: v for k, v in settings.items() if k not in ("save_cohort", "encoder", "encoder_folds")}
     sim = simulate_cohort(**sim_args, progress=progress)
     summary = summarise_cohort(sim)
     written = {"config": folder / "config.yaml"}
@@ -71,7 +79,15 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
     fig = plot_effects(summary)
     fig.savefig(folder / "effects.png", dpi=120)
     written["plot"] = folder / "effects.png"
-    (folder / "report.md").write_text(to_markdown(summary, settings))
+    markdown = to_markdown(summary, settings)
+    if config.encoder != "none":
+        from causalrx.report import representation
+
+        rep, figure = representation.encode_and_estimate(sim, config.encoder, folds=config.encoder_folds,
+                                                         random_state=config.random_state, progress=progress)  # fmt: skip
+        written.update(representation.save(rep, figure, folder))
+        markdown = markdown.replace("## Configuration", representation.to_markdown(rep) + "\n## Configuration")
+    (folder / "report.md").write_text(markdown)
     written["report"] = folder / "report.md"
     from causalrx.disclaimer import DISCLAIMER
 

@@ -71,7 +71,9 @@ def simulate_cohort(
     sit in every modality (see :mod:`causalrx.data.simulate.drugs`); clinicians choose
     drugs confounded by observed features and, with ``hidden_confounding > 0``, by an
     unobserved one, and they sometimes prescribe a contraindicated drug (always when the
-    contraindication is unknown to them, e.g. an untested pharmacogene).
+    contraindication is unknown to them, e.g. an untested pharmacogene). The outcomes
+    table also carries ``disease``, a drug-independent incident event whose risk draws on
+    every modality (the label of risk models; see :func:`.world.disease_risk`).
 
     Parameters
     ----------

@@ -66,7 +66,7 @@ def _check_pscore(name: str, pscore, n: int) -> np.ndarray | None:
     return pscore
 
 
-def _check_mask(name: str, mask, n: int, k: int) -> np.ndarray | None:
+def check_mask(name: str, mask, n: int, k: int) -> np.ndarray | None:
     if mask is None:
         return None
     mask = np.asarray(mask)
@@ -137,7 +137,7 @@ class BanditFeedback:
         set_(self, "context", _check_context("context", self.context, n))
         set_(self, "reward", _finite_vector("reward", self.reward, n))
         set_(self, "pscore", _check_pscore("pscore", self.pscore, n))
-        set_(self, "mask", _check_mask("mask", self.mask, n, len(names)))
+        set_(self, "mask", check_mask("mask", self.mask, n, len(names)))
 
     @property
     def n_rounds(self) -> int:
@@ -218,7 +218,7 @@ class Trajectories:
         set_(self, "episode_id", episode)
         set_(self, "step", step.astype(np.int64))
         set_(self, "pscore", _check_pscore("pscore", self.pscore, n))
-        set_(self, "mask", _check_mask("mask", self.mask, n, len(names)))
+        set_(self, "mask", check_mask("mask", self.mask, n, len(names)))
 
     @property
     def n_steps(self) -> int:

@@ -60,6 +60,21 @@ class _Learner:
             ite[:, 1:], lower[:, 1:], upper[:, 1:], (ate[1:], ate_lo[1:], ate_hi[1:]) = self._all_arms(X)
         return ate_from_ite(ite, lower, upper, self.name, self.action_names_, self.alpha, ate, ate_lo, ate_hi)
 
+    def point_effect(self, X) -> np.ndarray:
+        """Point estimates only, (n, k) with column 0 zero: much cheaper than :meth:`effect` (no intervals)."""
+        if not hasattr(self, "model_"):
+            raise ValidationError(f"{type(self).__name__}: call fit before point_effect")
+        X = np.asarray(X, dtype=float)
+        ite = np.zeros((len(X), self.n_actions_))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if hasattr(self.model_, "const_marginal_effect") and not isinstance(self, RLearner):
+                ite[:, 1:] = self.model_.const_marginal_effect(X).reshape(len(X), -1)
+            else:
+                for a in range(1, self.n_actions_):
+                    ite[:, a] = self._arm(X, a)[0] if isinstance(self, RLearner) else self.model_.effect(X, T0=0, T1=a)
+        return ite
+
     def _all_arms(self, X):
         """Effects of drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,)."""
         arms = [self._arm(X, a) for a in range(1, self.n_actions_)]

@@ -203,6 +203,27 @@ class SimulatedCohort:
 
         return self._rollout_value(choose, gamma, n_rollouts, random_state)
 
+    def observation_policy(self, policy, context: np.ndarray | None = None, mask=None) -> Callable[[pd.DataFrame], np.ndarray]:
+        """Wrap a policy over :meth:`trajectories` observations as the callable :meth:`true_policy_value` rolls out.
+
+        The callable rebuilds each visit's observation exactly as :meth:`trajectories` does
+        (static ``context``, visit, observed severity, previous drug one-hot) and returns
+        ``policy.action_dist(observations, mask)``; ``mask`` is the (n, k) mask of the
+        patients, the same at every visit.
+        """
+        static = self.default_context() if context is None else np.asarray(context, dtype=float)
+        k = self.cohort.n_actions
+
+        def call(frame: pd.DataFrame) -> np.ndarray:
+            previous = frame["previous_drug"].to_numpy()
+            onehot = np.zeros((len(frame), k))
+            has = previous >= 0
+            onehot[np.flatnonzero(has), previous[has]] = 1.0
+            obs = np.hstack([static, frame[["visit", "severity"]].to_numpy(dtype=float), onehot])
+            return policy.action_dist(obs, mask)
+
+        return call
+
     def logging_policy_value(self, *, gamma: float = 1.0, n_rollouts: int = 10, random_state: int | None = 0) -> float:
         """True value of the clinicians' own (logging) policy, as :meth:`true_policy_value`."""
         t = self.truth

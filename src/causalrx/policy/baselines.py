@@ -67,9 +67,6 @@ class UniformPolicy(PolicyBase):
 
     n_actions: int
 
-    def fit(self, *args, **kwargs):
-        return self
-
     def action_dist(self, Z, mask=None) -> np.ndarray:
         n = len(Z)
         allowed = as_mask(mask, n, self.n_actions).astype(float)
@@ -82,9 +79,6 @@ class ReferencePolicy(PolicyBase):
 
     n_actions: int
     reference: int = 0
-
-    def fit(self, *args, **kwargs):
-        return self
 
     def action_dist(self, Z, mask=None) -> np.ndarray:
         n = len(Z)

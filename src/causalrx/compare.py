@@ -1,0 +1,195 @@
+"""Compare recommendation policies on logged data in one call.
+
+:func:`compare` fits what needs fitting *cross-fitted* (an unfitted learner is fitted on
+K-1 folds of patients and acts on the held-out fold, so no policy is evaluated on the
+patients it learned from), evaluates every policy with the chosen off-policy estimators,
+and returns a table and a forest plot: policy x estimator value with its interval, the
+share of decisions on masked drugs, and, when the truth is known (simulated data), each
+policy's true value and its regret against the oracle.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from causalrx.data.feedback import BanditFeedback, Trajectories
+from causalrx.effects.crossfit import make_folds
+from causalrx.exceptions import ValidationError
+from causalrx.ope.compare import plot_policy_values
+from causalrx.ope.estimators import estimate_all
+from causalrx.ope.fqe import FQE
+from causalrx.ope.reward_model import RewardModel
+from causalrx.ope.sequential import estimate_sequential
+from causalrx.policy.offline_rl import OfflineRLPolicy
+
+
+@dataclass
+class CrossFittedPolicy:
+    """Per-fold fitted copies of a policy; unit (patient or episode) ``u`` is served by the copy that never saw it.
+
+    ``action_dist(Z, mask)`` takes rows of the same units in order: either one row per unit
+    or, with ``unit_of_row``, the logged rows (e.g. every step of every episode).
+    """
+
+    models: list
+    fold_of_unit: np.ndarray
+    unit_of_row: np.ndarray | None = None
+
+    def action_dist(self, Z, mask=None) -> np.ndarray:
+        n = len(Z)
+        if n == len(self.fold_of_unit):
+            fold = self.fold_of_unit
+        elif self.unit_of_row is not None and n == len(self.unit_of_row):
+            fold = self.fold_of_unit[self.unit_of_row]
+        else:
+            raise ValidationError(f"Z: a cross-fitted policy acts on its own {len(self.fold_of_unit)} units, got {n} rows")
+        out = None
+        for f, model in enumerate(self.models):
+            rows = np.flatnonzero(fold == f)
+            dist = model.action_dist(np.asarray(Z)[rows], None if mask is None else np.asarray(mask)[rows])
+            out = np.zeros((n, dist.shape[1])) if out is None else out
+            out[rows] = dist
+        return out
+
+    def predict(self, Z, mask=None) -> np.ndarray:
+        return self.action_dist(Z, mask).argmax(axis=1)
+
+
+def _is_fitted(policy) -> bool:
+    return not hasattr(policy, "fit") or any(k.endswith("_") and not k.startswith("_") for k in vars(policy))
+
+
+def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=None) -> tuple[CrossFittedPolicy, float]:
+    """Fit copies of ``policy`` on all folds but one; returns the cross-fitted policy and the mean fit time (s)."""
+    sequential = isinstance(logged, Trajectories)
+    n_units = logged.n_episodes if sequential else logged.n_rounds
+    unit_of_row = np.cumsum(logged.step == 0) - 1 if sequential else None
+    fold = np.empty(n_units, dtype=int)
+    models, seconds = [], []
+    for f, (train, test) in enumerate(make_folds(n_units, n_folds, random_state)):
+        fold[test] = f
+        model = copy.deepcopy(policy)
+        start = time.perf_counter()
+        if sequential and isinstance(model, OfflineRLPolicy):
+            rows = np.isin(unit_of_row, train)
+            sub = Trajectories(observations=logged.observations[rows], action=logged.action[rows], reward=logged.reward[rows],
+                               episode_id=logged.episode_id[rows], step=logged.step[rows], action_names=logged.action_names,
+                               mask=None if mask is None else mask[rows])  # fmt: skip
+            model.fit(sub)
+        else:  # one-step learners; on episodes they learn from every step of the training episodes
+            rows = np.isin(unit_of_row, train) if sequential else train
+            X = logged.observations if sequential else logged.context
+            model.fit(X[rows], logged.action[rows], logged.reward[rows], mask=None if mask is None else mask[rows],
+                      n_actions=logged.n_actions)  # fmt: skip
+        seconds.append(time.perf_counter() - start)
+        models.append(model)
+    return CrossFittedPolicy(models, fold, unit_of_row), float(np.mean(seconds))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``table``: one row per (policy, estimator); ``policies``: the fitted (cross-fitted) policies by name."""
+
+    table: pd.DataFrame
+    policies: dict
+    plot_path: Path | None
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table
+
+
+def compare(
+    logged: BanditFeedback | Trajectories,
+    policies: dict,
+    *,
+    inputs: dict | None = None,
+    estimators=None,
+    true_value=None,
+    oracle_value: float | None = None,
+    n_folds: int = 2,
+    inference=None,
+    fqe: FQE | None = None,
+    plot_path: str | Path | None = None,
+    progress: bool = False,
+    random_state: int | None = 0,
+) -> Comparison:
+    """Fit (cross-fitted), evaluate and tabulate every policy.
+
+    Parameters
+    ----------
+    logged : BanditFeedback or Trajectories
+        The logged decisions, with their safety ``mask`` (every learned policy is fitted and
+        evaluated under it).
+    policies : dict
+        ``{name: policy}``. Unfitted learners (effect-greedy, trees, DR bandit, offline RL)
+        are cross-fitted over ``n_folds`` folds of patients (episodes); fitted policies are
+        used as given; baselines that read other inputs take them from ``inputs[name]``
+        (e.g. a guideline reads patient fields).
+    estimators : list, optional
+        One-step: estimators of :mod:`causalrx.ope` (default all, with a cross-fitted
+        reward model); sequential: of :mod:`causalrx.ope.sequential` (default all, with
+        :class:`FQE` for the Q-model, whose own estimate is also reported).
+    true_value : callable, optional
+        ``true_value(name, policy) -> float`` on simulated data; adds ``true_value``, and with
+        ``oracle_value`` the ``regret``.
+    plot_path : path, optional
+        Where to save the forest plot.
+    """
+    if not isinstance(logged, (BanditFeedback, Trajectories)):
+        raise ValidationError(f"logged: expected BanditFeedback or Trajectories, got {type(logged).__name__}")
+    if not policies:
+        raise ValidationError("policies: expected at least one {name: policy}")
+    sequential = isinstance(logged, Trajectories)
+    X = logged.observations if sequential else logged.context
+    mask = logged.mask
+    rewards = None if sequential else RewardModel(random_state=random_state).fit_predict(logged)
+    frames, fitted = [], {}
+    for name, policy in tqdm(policies.items(), desc="policies", disable=not progress):
+        fit_s = 0.0
+        if not _is_fitted(policy):
+            policy, fit_s = cross_fit_policy(policy, logged, mask, n_folds=n_folds, random_state=random_state)
+        fitted[name] = policy
+        given = (inputs or {}).get(name, X)
+        raw = policy.action_dist(given, mask)
+        violation = 0.0 if mask is None else float(((raw * ~mask).sum(axis=1) > 1e-12).mean())
+        if sequential:
+            model = copy.deepcopy(fqe) if fqe is not None else FQE(random_state=random_state)
+            fqe_value = model.estimate(logged, raw, inference=inference)
+            results = estimate_sequential(logged, raw, model.q_values_, estimators, inference=inference, allow_mask_violation=True)
+            results.append(fqe_value)
+        else:
+            results = estimate_all(logged, raw, rewards, estimators, inference=inference, allow_mask_violation=True)
+        for res in results:
+            frame = res.to_frame()
+            frame.insert(0, "policy", name)
+            frame["ess_ratio"] = res.diagnostics.ess_ratio
+            frame["mask_violations"] = violation
+            frame["fit_seconds"] = fit_s
+            frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    if true_value is not None:
+        truth = {name: float(true_value(name, fitted[name])) for name in policies}
+        table["true_value"] = table["policy"].map(truth)
+        table["covered"] = (table["lower"] <= table["true_value"]) & (table["true_value"] <= table["upper"])
+        if oracle_value is not None:
+            table["regret"] = oracle_value - table["true_value"]
+    path = None
+    if plot_path is not None:
+        import matplotlib.pyplot as plt
+
+        path = Path(plot_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig = plot_policy_values(table)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    return Comparison(table=table, policies=fitted, plot_path=path)
+
+
+__all__ = ["Comparison", "CrossFittedPolicy", "compare", "cross_fit_policy"]

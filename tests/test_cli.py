@@ -17,7 +17,7 @@ def test_run_writes_report(tmp_path):
     result = runner.invoke(app, ["run", "--out", str(out), "--n", "800", "--drugs", "5", "--seed", "1"])
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "report.md", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json",
-                 "risk.csv", "calibration.png", "effects_by_covariates.csv"):  # fmt: skip
+                 "risk.csv", "calibration.png", "effects_by_covariates.csv", "policies.csv", "policies.png"):  # fmt: skip
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert DISCLAIMER in report and "## Representation (encoders) and risk model" in report
@@ -25,6 +25,10 @@ def test_run_writes_report(tmp_path):
     assert 0.5 < risk.loc["auroc", "estimate"] <= 1 and risk.loc["auroc", "lower"] <= risk.loc["auroc", "estimate"]
     pehe = pd.read_csv(out / "effects_by_covariates.csv")
     assert set(pehe["covariates"]) == {"raw features", "fusion embedding (out of fold)"} and (pehe["sqrt_pehe"] > 0).all()
+    assert "## Policies (off-policy comparison)" in report
+    table = pd.read_csv(out / "policies.csv")
+    learned = table[table["policy"].isin(["effect-greedy", "policy tree", "DR bandit"])]
+    assert len(learned) and (learned["mask_violations"] == 0).all() and learned["true_value"].notna().all()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["patients"] == 800 and summary["disclaimer"] == DISCLAIMER
     effects = pd.read_csv(out / "effects.csv")
@@ -33,7 +37,7 @@ def test_run_writes_report(tmp_path):
 
 def test_run_from_config_file_and_bad_config(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text("n = 500\nn_drugs = 3\necg = false\nsave_cohort = true\nencoder = \"none\"\n")
+    cfg.write_text("n = 500\nn_drugs = 3\necg = false\nsave_cohort = true\nencoder = \"none\"\npolicies = false\n")
     result = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     sim = SimulatedCohort.load(tmp_path / "o" / "data")

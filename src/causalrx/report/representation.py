@@ -3,7 +3,7 @@ embeddings, and effect estimation on embeddings versus raw features."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ class RepresentationResult:
     strata: pd.DataFrame
     effects: pd.DataFrame
     embedding_shape: tuple[int, int]
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_frame(self) -> pd.DataFrame:
         return self.effects
@@ -66,7 +67,8 @@ def encode_and_estimate(sim: SimulatedCohort, encoder: str, *, folds: int = 3, t
         for a in range(1, len(names)):
             rows.append({"covariates": label, "drug": names[a], "columns": X.shape[1],
                          "sqrt_pehe": float(np.sqrt(np.mean((est.ite[:, a] - truth[:, a]) ** 2)))})  # fmt: skip
-    result = RepresentationResult(encoder=encoder, risk=risk, strata=strata, effects=pd.DataFrame(rows), embedding_shape=oof.Z.shape)
+    result = RepresentationResult(encoder=encoder, risk=risk, strata=strata, effects=pd.DataFrame(rows), embedding_shape=oof.Z.shape,
+                                  embedding=oof.Z)
     return result, figure
 
 

@@ -20,7 +20,8 @@ class RunConfig:
     ``encoder`` is a registered encoder name (see :func:`causalrx.encoders.get_encoder`,
     e.g. ``fusion``, ``fusion_attention``, ``ecg``, ``passthrough``, or a plugged-in one)
     or ``none`` to skip the encoder stage; ``encoder_folds`` folds give the out-of-fold
-    embeddings; ``save_cohort`` also writes the simulated cohort and its truth under
+    embeddings; ``policies`` learns and compares recommendation policies on them (or on the
+    raw features without an encoder); ``save_cohort`` also writes the simulated cohort and its truth under
     ``<out>/data``.
     """
 
@@ -35,6 +36,7 @@ class RunConfig:
     ecg: bool = True
     encoder: str = "fusion"
     encoder_folds: int = 3
+    policies: bool = True
     save_cohort: bool = False
 
     @classmethod
@@ -59,7 +61,8 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
 
     Writes ``config.yaml``, ``summary.json``, ``report.md``, ``effects.csv``,
     ``treatments.csv``, ``missingness.csv`` and ``effects.png``; with an encoder also
-    ``risk.csv``, ``calibration.png`` and ``effects_by_covariates.csv``. Returns the paths
+    ``risk.csv``, ``calibration.png`` and ``effects_by_covariates.csv``; with policies (one-step
+    cohorts) ``policies.csv`` and ``policies.png``. Returns the paths
     written.
     """
     from causalrx.data.simulate import simulate_cohort
@@ -69,7 +72,7 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
     folder.mkdir(parents=True, exist_ok=True)
     settings = asdict(config)
     (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    sim_args = {k: v for k, v in settings.items() if k not in ("save_cohort", "encoder", "encoder_folds")}
+    sim_args = {k: v for k, v in settings.items() if k not in ("save_cohort", "encoder", "encoder_folds", "policies")}
     sim = simulate_cohort(**sim_args, progress=progress)
     summary = summarise_cohort(sim)
     written = {"config": folder / "config.yaml"}
@@ -87,6 +90,14 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
                                                          random_state=config.random_state, progress=progress)  # fmt: skip
         written.update(representation.save(rep, figure, folder))
         markdown = markdown.replace("## Configuration", representation.to_markdown(rep) + "\n## Configuration")
+    if config.policies and config.horizon == 1:
+        from causalrx.report import policies
+        from causalrx.report.representation import raw_covariates
+
+        Z = rep.embedding if config.encoder != "none" else raw_covariates(sim.cohort)
+        table = policies.compare_on_cohort(sim, Z, folder, random_state=config.random_state, progress=progress)
+        written.update(policies=folder / "policies.csv", policies_plot=folder / "policies.png")
+        markdown = markdown.replace("## Configuration", policies.to_markdown(table) + "\n## Configuration")
     (folder / "report.md").write_text(markdown)
     written["report"] = folder / "report.md"
     from causalrx.disclaimer import DISCLAIMER

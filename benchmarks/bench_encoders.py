@@ -14,7 +14,7 @@ The passthrough encoder learns no label, so it is fitted once on all patients.
 Part 3 (throughput): training samples per second of each encoder on this machine's
 device (CPU unless CUDA is available).
 
-    .venv/bin/python benchmarks/bench_encoders.py [--n 20000] [--seed 0] [--out bench-encoders]
+    .venv/bin/python benchmarks/bench_encoders.py [--n 20000] [--seed 0] [--out bench-encoders] [--skip-effects | --effects-only]
 """
 
 from __future__ import annotations
@@ -97,17 +97,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("bench-encoders"))
     parser.add_argument("--skip-effects", action="store_true")
+    parser.add_argument("--effects-only", action="store_true", help="run part 2 (PEHE) only")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     pd.set_option("display.width", 200, "display.max_columns", 20)
     print(f"device: {resolve_device('auto')}; n = {args.n}")
     sim = simulate_cohort(n=args.n, n_drugs=6, random_state=args.seed, progress=True)
-    print("\nrisk of the disease label, held-out 30%:")
-    table, speed = risk_part(sim, args.seed, args.out)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print("\ntraining throughput:")
-    print(speed.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
-    print(f"calibration plot: {args.out / 'calibration.png'}")
+    if not args.effects_only:
+        print("\nrisk of the disease label, held-out 30%:")
+        table, speed = risk_part(sim, args.seed, args.out)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print("\ntraining throughput:")
+        print(speed.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+        print(f"calibration plot: {args.out / 'calibration.png'}")
     if not args.skip_effects:
         print("\neffect estimation (efficacy, DR-learner with forest final stage), sqrt(PEHE) by covariates:")
         print(effects_part(sim, args.seed).to_string(index=False, float_format=lambda v: f"{v:.3f}"))

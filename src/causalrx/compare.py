@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from causalrx.data.feedback import BanditFeedback, Trajectories
 from causalrx.effects.crossfit import make_folds
 from causalrx.exceptions import ValidationError
-from causalrx.ope.compare import plot_policy_values
+from causalrx.ope.compare import add_true_values, result_rows, save_policy_plot
 from causalrx.ope.estimators import estimate_all
 from causalrx.ope.fqe import FQE
 from causalrx.ope.reward_model import RewardModel
@@ -70,7 +70,7 @@ def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=Non
     """Fit copies of ``policy`` on all folds but one; returns the cross-fitted policy and the mean fit time (s)."""
     sequential = isinstance(logged, Trajectories)
     n_units = logged.n_episodes if sequential else logged.n_rounds
-    unit_of_row = np.cumsum(logged.step == 0) - 1 if sequential else None
+    unit_of_row = logged.episode_index if sequential else None
     fold = np.empty(n_units, dtype=int)
     models, seconds = [], []
     for f, (train, test) in enumerate(make_folds(n_units, n_folds, random_state)):
@@ -166,30 +166,13 @@ def compare(
             results.append(fqe_value)
         else:
             results = estimate_all(logged, raw, rewards, estimators, inference=inference, allow_mask_violation=True)
-        for res in results:
-            frame = res.to_frame()
-            frame.insert(0, "policy", name)
-            frame["ess_ratio"] = res.diagnostics.ess_ratio
-            frame["mask_violations"] = violation
-            frame["fit_seconds"] = fit_s
-            frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    if true_value is not None:
-        truth = {name: float(true_value(name, fitted[name])) for name in policies}
-        table["true_value"] = table["policy"].map(truth)
-        table["covered"] = (table["lower"] <= table["true_value"]) & (table["true_value"] <= table["upper"])
-        if oracle_value is not None:
-            table["regret"] = oracle_value - table["true_value"]
-    path = None
-    if plot_path is not None:
-        import matplotlib.pyplot as plt
-
-        path = Path(plot_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig = plot_policy_values(table)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
-    return Comparison(table=table, policies=fitted, plot_path=path)
+        frame = result_rows(name, results)
+        frame["mask_violations"] = violation
+        frame["fit_seconds"] = fit_s
+        frames.append(frame)
+    truth = None if true_value is None else {name: float(true_value(name, fitted[name])) for name in policies}
+    table = add_true_values(pd.concat(frames, ignore_index=True), truth, oracle_value)
+    return Comparison(table=table, policies=fitted, plot_path=save_policy_plot(table, plot_path))
 
 
 __all__ = ["Comparison", "CrossFittedPolicy", "compare", "cross_fit_policy"]

@@ -83,7 +83,7 @@ def check_mask(name: str, mask, n: int, k: int) -> np.ndarray | None:
     return mask
 
 
-def _check_context(name: str, context, n: int | None = None) -> np.ndarray:
+def check_context(name: str, context, n: int | None = None) -> np.ndarray:
     context = np.asarray(context, dtype=float)
     if context.ndim != 2:
         raise ValidationError(f"{name}: expected a 2-d array (n_decisions, n_features), got shape {context.shape}")
@@ -134,7 +134,7 @@ class BanditFeedback:
         set_ = object.__setattr__
         set_(self, "action_names", names)
         set_(self, "action", action)
-        set_(self, "context", _check_context("context", self.context, n))
+        set_(self, "context", check_context("context", self.context, n))
         set_(self, "reward", _finite_vector("reward", self.reward, n))
         set_(self, "pscore", _check_pscore("pscore", self.pscore, n))
         set_(self, "mask", check_mask("mask", self.mask, n, len(names)))
@@ -199,7 +199,7 @@ class Trajectories:
         set_ = object.__setattr__
         set_(self, "action_names", names)
         set_(self, "action", action)
-        set_(self, "observations", _check_context("observations", self.observations, n))
+        set_(self, "observations", check_context("observations", self.observations, n))
         set_(self, "reward", _finite_vector("reward", self.reward, n))
         episode = np.asarray(self.episode_id)
         step = np.asarray(self.step)
@@ -238,6 +238,11 @@ class Trajectories:
         return len(self.episode_starts)
 
     @property
+    def episode_index(self) -> np.ndarray:
+        """Int array (N,): the position (0, 1, ...) of each row's episode."""
+        return np.cumsum(self.step == 0) - 1
+
+    @property
     def terminals(self) -> np.ndarray:
         """Float array (N,): 1.0 on the last step of each episode."""
         last = np.r_[self.step[1:] == 0, True]
@@ -245,5 +250,4 @@ class Trajectories:
 
     def returns(self, gamma: float = 1.0) -> np.ndarray:
         """Discounted return of each episode, ``sum_t gamma**t * r_t``."""
-        index = np.cumsum(self.step == 0) - 1
-        return np.bincount(index, weights=self.reward * gamma ** self.step.astype(float), minlength=self.n_episodes)
+        return np.bincount(self.episode_index, weights=self.reward * gamma ** self.step.astype(float), minlength=self.n_episodes)

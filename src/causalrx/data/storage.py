@@ -121,3 +121,29 @@ def load_cohort(path: str | Path):
         metadata=manifest["metadata"],
         **tables,
     )
+
+
+def save_object(obj, path: str | Path) -> Path:
+    """Pickle a fitted object (an encoder, a policy) with :func:`torch.save`, so its tensors travel with it."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(obj, path)
+    return path
+
+
+def load_object(path: str | Path, cls: type, kind: str):
+    """Load what :func:`save_object` wrote, tensors mapped to the CPU; it must be a ``cls``.
+
+    Loading unpickles Python objects: load only files you trust.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"{kind} file {path} does not exist")
+    obj = torch.load(path, weights_only=False, map_location="cpu")
+    if not isinstance(obj, cls):
+        raise ValidationError(f"{path}: holds a {type(obj).__name__}, not a {cls.__name__}")
+    return obj

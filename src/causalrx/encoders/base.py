@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from causalrx.data.schema import PATIENT_ID, Cohort
+from causalrx.data.storage import load_object, save_object
 from causalrx.exceptions import ValidationError
 
 ENTRY_POINT_GROUP = "causalrx.encoders"
@@ -95,24 +96,11 @@ class EncoderIO:
     """
 
     def save(self, path: str | Path) -> Path:
-        import torch
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self, path)
-        return path
+        return save_object(self, path)
 
     @classmethod
     def load(cls, path: str | Path):
-        import torch
-
-        path = Path(path)
-        if not path.is_file():
-            raise ValidationError(f"encoder file {path} does not exist")
-        obj = torch.load(path, weights_only=False, map_location="cpu")
-        if not isinstance(obj, cls):
-            raise ValidationError(f"{path}: holds a {type(obj).__name__}, not a {cls.__name__}")
-        return obj
+        return load_object(path, cls, "encoder")
 
 
 _REGISTRY: dict[str, Callable[..., Encoder]] = {}

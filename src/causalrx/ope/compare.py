@@ -42,26 +42,45 @@ def compare_policies(
     frames = []
     for name, dist in policies.items():
         results = estimate_all(feedback, dist, estimated_rewards, estimators, inference=inference, logging_dist=logging_dist)
-        for res in results:
-            frame = res.to_frame()
-            frame.insert(0, "policy", name)
-            frame["ess_ratio"] = res.diagnostics.ess_ratio
-            frame["warnings"] = "; ".join(str(w) for w in res.diagnostics.warnings)
-            frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
+        frames.append(result_rows(name, results))
+    table = add_true_values(pd.concat(frames, ignore_index=True), true_values)
+    return PolicyComparison(table=table, plot_path=save_policy_plot(table, plot_path))
+
+
+def result_rows(policy: str, results) -> pd.DataFrame:
+    """One row per estimator result of one policy, with its ESS ratio and overlap warnings."""
+    frames = []
+    for res in results:
+        frame = res.to_frame()
+        frame.insert(0, "policy", policy)
+        frame["ess_ratio"] = res.diagnostics.ess_ratio
+        frame["warnings"] = "; ".join(str(w) for w in res.diagnostics.warnings)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def add_true_values(table: pd.DataFrame, true_values: dict | None, oracle_value: float | None = None) -> pd.DataFrame:
+    """Add ``true_value`` and ``covered`` (and ``regret`` against ``oracle_value``) when the truth is known."""
     if true_values is not None:
         table["true_value"] = table["policy"].map(true_values)
         table["covered"] = (table["lower"] <= table["true_value"]) & (table["true_value"] <= table["upper"])
-    path = None
-    if plot_path is not None:
-        path = Path(plot_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig = plot_policy_values(table)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        import matplotlib.pyplot as plt
+        if oracle_value is not None:
+            table["regret"] = oracle_value - table["true_value"]
+    return table
 
-        plt.close(fig)
-    return PolicyComparison(table=table, plot_path=path)
+
+def save_policy_plot(table: pd.DataFrame, plot_path: str | Path | None) -> Path | None:
+    """Write the forest plot of ``table`` to ``plot_path`` (format by suffix); None when no path is given."""
+    if plot_path is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    path = Path(plot_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig = plot_policy_values(table)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def plot_policy_values(table: pd.DataFrame):

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from causalrx.data.feedback import Trajectories
-from causalrx.encoders.training import resolve_device
 from causalrx.exceptions import ValidationError
 from causalrx.ope.estimators import PolicyValue
 from causalrx.ope.inference import Bootstrap
@@ -103,6 +102,8 @@ class FQE:
     def _fit_one(self, traj: Trajectories, dist: np.ndarray, seed: int):
         import d3rlpy
 
+        from causalrx.encoders.training import resolve_device
+
         k = traj.n_actions
         x = self._inputs(traj.observations, dist)
         with quiet_d3rlpy():
@@ -173,7 +174,7 @@ class FQE:
 
     def _refit_interval(self, traj: Trajectories, dist: np.ndarray):
         rng = np.random.default_rng(self.random_state)
-        episode = np.cumsum(traj.step == 0) - 1
+        episode = traj.episode_index
         starts, values = traj.episode_starts, []
         for b in range(self.n_refits):
             chosen = rng.integers(0, traj.n_episodes, traj.n_episodes)

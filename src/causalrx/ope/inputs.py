@@ -123,6 +123,22 @@ def check_action_dist(action_dist, n: int, k: int, name: str = "action_dist") ->
     return np.clip(dist, 0.0, None)
 
 
+def mask_violation_rate(dist: np.ndarray, mask: np.ndarray | None, allow: bool, where: str) -> float | None:
+    """Share of rows where the target policy puts mass on a masked drug (None without a mask).
+
+    Refuses such a policy unless ``allow``; ``where`` formats the count, e.g. ``"in {} round(s)"``.
+    """
+    if mask is None:
+        return None
+    on_masked = (dist * ~mask).sum(axis=1) > 1e-12
+    if on_masked.any() and not allow:
+        raise ValidationError(
+            f"action_dist: the target policy puts probability on a masked (unsafe) drug {where.format(int(on_masked.sum()))}; "
+            "mask it first, or pass allow_mask_violation=True to audit the violation rate"
+        )
+    return float(on_masked.mean())
+
+
 def prepare(
     feedback: BanditFeedback,
     action_dist,
@@ -149,15 +165,7 @@ def prepare(
     n, k = feedback.n_rounds, feedback.n_actions
     dist = check_action_dist(action_dist, n, k)
     rows = np.arange(n)
-    violation = None
-    if feedback.mask is not None:
-        on_masked = (dist * ~feedback.mask).sum(axis=1) > 1e-12
-        if on_masked.any() and not allow_mask_violation:
-            raise ValidationError(
-                f"action_dist: the target policy puts probability on a masked (unsafe) drug in {int(on_masked.sum())} "
-                "round(s); mask it first, or pass allow_mask_violation=True to audit the violation rate"
-            )
-        violation = float(on_masked.mean())
+    violation = mask_violation_rate(dist, feedback.mask, allow_mask_violation, "in {} round(s)")
     q = None
     if estimated_rewards is not None:
         q = _finite_matrix("estimated_rewards", estimated_rewards, n, k)

@@ -34,7 +34,7 @@ from causalrx.effects.propensity import PropensityModel
 from causalrx.exceptions import PositivityError, ValidationError
 from causalrx.ope.estimators import PolicyValue
 from causalrx.ope.inference import Bootstrap
-from causalrx.ope.inputs import WeightDiagnostics, check_action_dist, weight_diagnostics
+from causalrx.ope.inputs import WeightDiagnostics, check_action_dist, mask_violation_rate, weight_diagnostics
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +51,7 @@ class EpisodeMatrices:
 
 
 def _to_matrix(traj: Trajectories, values: np.ndarray) -> np.ndarray:
-    episode = np.cumsum(traj.step == 0) - 1
+    episode = traj.episode_index
     out = np.zeros((traj.n_episodes, int(traj.step.max()) + 1))
     out[episode, traj.step] = values
     return out
@@ -64,15 +64,7 @@ def prepare_sequential(traj: Trajectories, action_dist, q_values=None, *, loggin
         raise ValidationError(f"trajectories: expected Trajectories, got {type(traj).__name__}")
     n, k = traj.n_steps, traj.n_actions
     dist = check_action_dist(action_dist, n, k)
-    violation = None
-    if traj.mask is not None:
-        on_masked = (dist * ~traj.mask).sum(axis=1) > 1e-12
-        if on_masked.any() and not allow_mask_violation:
-            raise ValidationError(
-                f"action_dist: the target policy puts probability on a masked (unsafe) drug at {int(on_masked.sum())} "
-                "step(s); mask it first, or pass allow_mask_violation=True to audit the violation rate"
-            )
-        violation = float(on_masked.mean())
+    violation = mask_violation_rate(dist, traj.mask, allow_mask_violation, "at {} step(s)")
     rows = np.arange(n)
     if traj.pscore is not None:
         pscore, source = traj.pscore, "logged"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causalrx.exceptions import ValidationError
-from causalrx.policy.base import PolicyBase, as_covariates, as_mask, check_logged, dr_scores
+from causalrx.policy.base import PolicyBase, as_covariates, as_mask, masked_dr_inputs
 from causalrx.safety.scores import masked_greedy
 
 
@@ -55,11 +55,10 @@ class DRPolicyLearner(PolicyBase):
     def fit(self, Z, action, reward, *, mask=None, propensity=None, n_actions: int | None = None):
         import torch
 
-        Z, action, reward, k = check_logged(Z, action, reward, n_actions)
         if self.epochs < 1 or self.hidden < 0:
             raise ValidationError(f"epochs >= 1 and hidden >= 0 expected, got epochs={self.epochs}, hidden={self.hidden}")
-        allowed = as_mask(mask, len(Z), k)
-        gamma = dr_scores(Z, action, reward, k, propensity=propensity, n_folds=self.n_folds, random_state=self.random_state)
+        Z, allowed, gamma, k = masked_dr_inputs(Z, action, reward, mask, propensity, n_actions, n_folds=self.n_folds,
+                                                random_state=self.random_state)  # fmt: skip
         self.mean_, self.scale_ = Z.mean(axis=0), Z.std(axis=0) + 1e-8
         torch.manual_seed(0 if self.random_state is None else self.random_state)
         d = Z.shape[1]

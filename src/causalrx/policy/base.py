@@ -8,18 +8,18 @@ distribution over the k drugs. Rules every policy follows:
    every drug). Learners also see the mask while they learn, so a masked drug is never
    what they were trained to pick.
 2. ``predict(Z, mask)`` is the most probable allowed drug per row.
-3. ``save(path)`` / ``load(path)`` round-trip a fitted policy (pickle: load only files you trust).
+3. ``save(path)`` / ``load(path)`` round-trip a fitted policy (:func:`causalrx.data.storage.save_object`; load only files you trust).
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from causalrx.data.feedback import check_mask
+from causalrx.data.feedback import check_context, check_mask
+from causalrx.data.storage import load_object, save_object
 from causalrx.effects.outcome import cross_fit_outcomes
 from causalrx.effects.propensity import PropensityModel
 from causalrx.exceptions import ValidationError
@@ -44,14 +44,8 @@ def as_mask(mask, n: int, k: int) -> np.ndarray:
 
 
 def as_covariates(Z, name: str = "Z") -> np.ndarray:
-    """Finite float (n, d) covariates; names the offending columns otherwise."""
-    Z = np.asarray(Z, dtype=float)
-    if Z.ndim != 2:
-        raise ValidationError(f"{name}: expected a 2-d array (patients, features), got shape {Z.shape}")
-    bad = np.flatnonzero(~np.isfinite(Z).all(axis=0))
-    if len(bad):
-        raise ValidationError(f"{name}: NaN or infinite values in column(s) {bad[:10].tolist()}; impute them first")
-    return Z
+    """Finite float (n, d) covariates; names the offending columns otherwise (the check of :class:`BanditFeedback`)."""
+    return check_context(name, Z)
 
 
 def check_logged(Z, action, reward, n_actions: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -80,26 +74,22 @@ class PolicyBase:
         return self.action_dist(Z, mask).argmax(axis=1)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            pickle.dump(self, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        return save_object(self, path)
 
     @classmethod
     def load(cls, path: str | Path):
-        path = Path(path)
-        if not path.is_file():
-            raise ValidationError(f"policy file {path} does not exist")
-        with path.open("rb") as fh:
-            obj = pickle.load(fh)  # noqa: S301 - documented: load only trusted files
-        if not isinstance(obj, cls):
-            raise ValidationError(f"{path}: holds a {type(obj).__name__}, not a {cls.__name__}")
-        return obj
+        return load_object(path, cls, "policy")
 
     def _require_fit(self, attr: str = "n_actions_") -> None:
         if not hasattr(self, attr):
             raise ValidationError(f"{type(self).__name__}: call fit before using the policy")
+
+
+def masked_dr_inputs(Z, action, reward, mask, propensity, n_actions, *, n_folds: int, random_state):
+    """The input gate and scores of a learner trained on DR scores: ``(Z, allowed mask, Gamma, k)``."""
+    Z, action, reward, k = check_logged(Z, action, reward, n_actions)
+    allowed = as_mask(mask, len(Z), k)
+    return Z, allowed, dr_scores(Z, action, reward, k, propensity=propensity, n_folds=n_folds, random_state=random_state), k
 
 
 def dr_scores(Z, action, reward, n_actions: int, *, propensity=None, n_folds: int = 5, regressor=None,

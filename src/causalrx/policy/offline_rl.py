@@ -32,7 +32,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from causalrx.data.feedback import Trajectories
-from causalrx.encoders.training import resolve_device
 from causalrx.exceptions import ValidationError
 from causalrx.policy.base import PolicyBase, as_covariates, as_mask
 
@@ -198,6 +197,8 @@ class OfflineRLPolicy(PolicyBase):
     def fit(self, trajectories: Trajectories, mask=None):
         """Learn from logged episodes; ``mask`` (N, k) defaults to ``trajectories.mask`` (or all allowed)."""
         import d3rlpy
+
+        from causalrx.encoders.training import resolve_device
 
         if not isinstance(trajectories, Trajectories):
             raise ValidationError(f"trajectories: expected Trajectories, got {type(trajectories).__name__}")

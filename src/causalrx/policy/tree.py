@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrx.policy.base import PolicyBase, as_covariates, as_mask, check_logged, dr_scores
+from causalrx.policy.base import PolicyBase, as_covariates, as_mask, masked_dr_inputs
 from causalrx.safety.scores import masked_greedy
 
 
@@ -59,9 +59,8 @@ class PolicyTreeLearner(PolicyBase):
         """Learn the tree on covariates Z, logged drug, reward and the mask of every patient."""
         from econml.policy import PolicyForest, PolicyTree
 
-        Z, action, reward, k = check_logged(Z, action, reward, n_actions)
-        allowed = as_mask(mask, len(Z), k)
-        gamma = dr_scores(Z, action, reward, k, propensity=propensity, n_folds=self.n_folds, random_state=self.random_state)
+        Z, allowed, gamma, k = masked_dr_inputs(Z, action, reward, mask, propensity, n_actions, n_folds=self.n_folds,
+                                                random_state=self.random_state)  # fmt: skip
         common = dict(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf, honest=self.honest, random_state=self.random_state)
         model = PolicyForest(n_estimators=self.n_estimators, **common) if self.forest else PolicyTree(**common)
         self.model_ = model.fit(Z, masked_scores(gamma, allowed))

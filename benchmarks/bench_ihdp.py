@@ -110,9 +110,10 @@ def main():
     parser.add_argument("--csv", default=None, help="also write per-replication results here")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run these estimators only (names as in the table)")
     args = parser.parse_args()
-    unknown = sorted(set(args.only or ()) - set(estimators(seed=0)))
+    names = list(estimators(seed=0))
+    unknown = sorted(set(args.only or ()) - set(names))
     if unknown:
-        parser.error(f"--only: unknown estimator(s) {unknown}; expected names from {list(estimators(seed=0))}")
+        parser.error(f"--only: unknown estimator(s) {unknown}; expected names from {names}")
     start = time.perf_counter()
     jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
         delayed(one_replication)(r, args.data, args.only) for r in range(1, args.reps + 1)

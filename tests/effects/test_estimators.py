@@ -138,3 +138,13 @@ def test_fit_on_a_cohort_uses_its_drugs_and_refuses_missing_covariates():
         AIPW().fit(cohort, y="efficacy")
     with pytest.raises(ValidationError, match="omit it when fitting on a Cohort"):
         AIPW().fit(cohort, action)
+
+
+@pytest.mark.parametrize("make", [lambda: DRLearner(final="linear", random_state=0), lambda: MetaLearner(kind="T", random_state=0),
+                                  lambda: RLearner(random_state=0), lambda: CausalForest(n_estimators=100, random_state=0)])  # fmt: skip
+def test_point_effect_equals_the_point_estimates_of_effect(make):
+    X, a, y, _, _ = _data(n=800, seed=6)
+    est = make().fit(X, a, y)
+    point = est.point_effect(X[:50])
+    assert point.shape == (50, 3) and np.all(point[:, 0] == 0)
+    np.testing.assert_allclose(point, est.effect(X[:50]).ite, rtol=1e-8, atol=1e-10)

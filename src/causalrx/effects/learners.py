@@ -68,11 +68,12 @@ class _Learner:
         ite = np.zeros((len(X), self.n_actions_))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if hasattr(self.model_, "const_marginal_effect") and not isinstance(self, RLearner):
+            if isinstance(self, RLearner):  # CausalML: per-arm predictions through _arm
+                ite[:, 1:] = np.column_stack([self._arm(X, a)[0] for a in range(1, self.n_actions_)])
+            elif hasattr(self.model_, "const_marginal_effect"):  # EconML, all arms in one call
                 ite[:, 1:] = self.model_.const_marginal_effect(X).reshape(len(X), -1)
             else:
-                for a in range(1, self.n_actions_):
-                    ite[:, a] = self._arm(X, a)[0] if isinstance(self, RLearner) else self.model_.effect(X, T0=0, T1=a)
+                ite[:, 1:] = np.column_stack([self.model_.effect(X, T0=0, T1=a) for a in range(1, self.n_actions_)])
         return ite
 
     def _all_arms(self, X):

@@ -52,9 +52,10 @@ class ARDGaussianProcess(RegressorMixin, BaseEstimator):
 
     Kernel ``c * RBF(l_1..l_d) + white noise`` (plus ``c' * (x . x' + s^2)`` with
     ``linear=True``, so that predictions extrapolate linearly beyond the training range
-    instead of returning to the mean), hyperparameters by maximum marginal likelihood. A strong outcome model for small cohorts (hundreds to a few thousand
-    patients; cost grows as n^3), e.g. inside a T-learner. Use it where boosting needs more
-    data than there is.
+    instead of returning to the mean), hyperparameters by maximum marginal likelihood.
+    A strong outcome model for small cohorts (hundreds to a few thousand patients; cost
+    grows as n^3), e.g. inside a T-learner. Use it where boosting needs more data than
+    there is.
     """
 
     def __init__(self, length_scale: float = 3.0, linear: bool = False, random_state=None):

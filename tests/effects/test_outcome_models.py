@@ -5,7 +5,7 @@ import pytest
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 
-from causalrx.effects import ARDGaussianProcess, AsinhSmearingRegressor, MetaLearner
+from causalrx.effects import ARDGaussianProcess, AsinhSmearingRegressor, CrossValidatedRegressor, MetaLearner
 from causalrx.exceptions import ValidationError
 
 
@@ -77,3 +77,75 @@ def test_t_learner_with_smeared_gp_recovers_an_exponential_control_surface():
         pehe[name] = np.sqrt(np.mean((ite - tau) ** 2))
     assert pehe["smeared"] < 0.6
     assert pehe["smeared"] < pehe["raw"]
+
+
+def test_gaussian_process_leave_one_out_equals_refitting_without_each_patient():
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(60, 3))
+    y = 5 + 2 * np.sin(X[:, 0]) + X[:, 1] + 0.3 * rng.normal(size=60)
+    model = ARDGaussianProcess(linear=True, random_state=0).fit(X, y)
+    Xs, mean, sd = model.scaler_.transform(X), y.mean(), y.std()
+    brute = np.empty(60)
+    for i in range(60):  # same kernel and prior mean, patient i left out
+        keep = np.arange(60) != i
+        gp = GaussianProcessRegressor(model.gp_.kernel_, optimizer=None).fit(Xs[keep], (y[keep] - mean) / sd)
+        brute[i] = mean + sd * gp.predict(Xs[i : i + 1])[0]
+    assert model.loo_predict() == pytest.approx(brute, abs=1e-9)
+    assert np.mean((brute - y) ** 2) > np.mean((model.predict(X) - y) ** 2)  # held-out error exceeds in-sample
+
+
+def test_smeared_leave_one_out_back_transforms_the_inner_one():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(80, 2))
+    y = np.exp(1 + X[:, 0]) + rng.normal(size=80)
+    smeared = AsinhSmearingRegressor(ARDGaussianProcess(linear=True, random_state=0)).fit(X, y)
+    f, r = smeared.regressor_.loo_predict(), smeared.residuals_
+    assert smeared.loo_predict() == pytest.approx(np.sinh(f[:, None] + r[None, :]).mean(axis=1), rel=1e-9)
+    assert not hasattr(AsinhSmearingRegressor(LinearRegression()).fit(X, y), "loo_predict")
+
+
+def test_numpy_scale_is_accepted():
+    X, y = np.zeros((5, 1)), np.arange(5.0)
+    for scale in (np.int64(2), np.float32(2.0)):
+        assert AsinhSmearingRegressor(DummyRegressor(), scale=scale).fit(X, y).predict(X[:1]) == pytest.approx([2.0])
+
+
+def test_cross_validated_regressor_scores_by_held_out_error_and_keeps_the_best():
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(150, 2))
+    y = 1 + 2 * X[:, 0] + 0.5 * rng.normal(size=150)
+    model = CrossValidatedRegressor({"mean": DummyRegressor(), "line": LinearRegression()}, cv=4, random_state=0).fit(X, y)
+    folds = KFold(4, shuffle=True, random_state=0)
+    for name, candidate in {"mean": DummyRegressor(), "line": LinearRegression()}.items():
+        assert model.cv_mse_[name] == pytest.approx(np.mean((cross_val_predict(candidate, X, y, cv=folds) - y) ** 2))
+    assert model.selected_ == "line"
+    assert model.predict(X[:3]) == pytest.approx(LinearRegression().fit(X, y).predict(X[:3]))
+
+
+def test_t_learner_chooses_the_outcome_model_per_arm():
+    from sklearn.tree import DecisionTreeRegressor
+
+    # arm 0 a line (the linear model wins), arm 1 a step (the tree wins)
+    rng = np.random.default_rng(8)
+    n = 600
+    X = rng.normal(size=(n, 3))
+    a = rng.binomial(1, 0.5, size=n)
+    y = np.where(a == 1, 5.0 * (X[:, 1] > 0), 2 + 3 * X[:, 0]) + 0.5 * rng.normal(size=n)
+    choice = CrossValidatedRegressor({"line": LinearRegression(), "tree": DecisionTreeRegressor(max_depth=2, random_state=0)})
+    learner = MetaLearner(kind="T", model=choice, random_state=0).fit(X, a, y)
+    assert [m.selected_ for m in learner.model_.models] == ["line", "tree"]
+    test = rng.normal(size=(200, 3))
+    tau = 5.0 * (test[:, 1] > 0) - 2 - 3 * test[:, 0]
+    assert np.sqrt(np.mean((learner.point_effect(test)[:, 1] - tau) ** 2)) < 0.3
+
+
+def test_cross_validated_regressor_names_bad_arguments():
+    X, y = np.zeros((10, 1)), np.arange(10.0)
+    for kwargs, name in (({"candidates": {}}, "candidates"), ({"candidates": [LinearRegression()]}, "candidates"),
+                         ({"candidates": {"a": LinearRegression()}, "cv": 1}, "cv")):  # fmt: skip
+        with pytest.raises(ValidationError, match=name):
+            CrossValidatedRegressor(**kwargs).fit(X, y)

@@ -5,6 +5,7 @@ import torch
 from causalrx.data.simulate import simulate_cohort
 from causalrx.encoders import NeuralEncoder, Split, cox_partial_nll, train_test_ids
 from causalrx.encoders.inputs import row_positions
+from causalrx.encoders.training import precise_batchnorm
 from causalrx.exceptions import ValidationError
 from causalrx.risk import auroc, auroc_delong_interval, concordance_index, delong_test
 
@@ -109,6 +110,41 @@ def test_uncertainty_determinism_and_persistence(small_cohort, tmp_path):
     path = a.save(tmp_path / "enc.pt")
     loaded = NeuralEncoder.load(path)
     np.testing.assert_array_equal(loaded.transform(small_cohort, test), a.transform(small_cohort, test))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_repeats_with_the_same_seed_and_members_rest_on_cpu():
+    cohort = simulate_cohort(n=1200, n_drugs=3, random_state=5).cohort  # with ECG: convolutions in cuDNN
+    train, _ = train_test_ids(cohort, 0.3, 0)
+    params = dict(fusion="attention", train={**FAST, "device": "cuda", "amp": False}, random_state=1)
+    a = NeuralEncoder(**params).fit(cohort, train)
+    b = NeuralEncoder(**params).fit(cohort, train)
+    np.testing.assert_array_equal(a.transform(cohort), b.transform(cohort))
+    assert a.history_[0]["device"].startswith("cuda")
+    assert all(p.device.type == "cpu" for p in a.members_[0].parameters())
+
+
+def test_precise_batchnorm_uses_the_current_weights_with_dropout_off():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.drop, self.lin, self.bn = torch.nn.Dropout(0.9), torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2)
+
+        def forward(self, batch):
+            return self.bn(self.lin(self.drop(batch["x"])))
+
+    torch.manual_seed(0)
+    net, x = Net(), torch.randn(300, 3) * 2 + 1
+    net.bn.running_mean.fill_(50.0)  # stale statistics from earlier weights
+    rows = torch.arange(200)  # only these rows, in two batches of 100
+    precise_batchnorm(net, {"x": x}, rows, 100, torch.device("cpu"), amp=False, dtype=torch.float32)
+    with torch.no_grad():
+        h = net.lin(x[:200])  # dropout off
+    mean = (h[:100].mean(0) + h[100:].mean(0)) / 2
+    var = (h[:100].var(0, unbiased=True) + h[100:].var(0, unbiased=True)) / 2
+    torch.testing.assert_close(net.bn.running_mean, mean)
+    torch.testing.assert_close(net.bn.running_var, var)
+    assert net.bn.momentum == 0.1 and not net.training
 
 
 def test_leak_test_encoder_sees_only_training_patients(small_cohort):

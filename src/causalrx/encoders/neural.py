@@ -193,11 +193,15 @@ class NeuralEncoder(EncoderIO, BaseEstimator):
         device = resolve_device(self.config_.device)
         pos = row_positions(cohort, patients)
         out = []
-        for i in range(0, len(pos), batch_size):
-            ids = cohort.patient_ids[pos[i : i + batch_size]]
-            batch = {m: {k: v.to(device) for k, v in d.items()} for m, d in self._tensors(cohort, ids).items()}
-            with torch.no_grad():
-                out.append(fn(batch, device))
+        try:
+            for i in range(0, len(pos), batch_size):
+                ids = cohort.patient_ids[pos[i : i + batch_size]]
+                batch = {m: {k: v.to(device) for k, v in d.items()} for m, d in self._tensors(cohort, ids).items()}
+                with torch.no_grad():
+                    out.append(fn(batch, device))
+        finally:  # fitted members rest on the CPU, as after fit, whatever device computed
+            for net in self.members_:
+                net.cpu()
         return np.concatenate(out, axis=0)
 
     def transform(self, cohort: Cohort, patients=None) -> np.ndarray:

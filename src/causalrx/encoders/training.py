@@ -5,7 +5,8 @@ class-weighted), focal loss, or the negative Cox partial log-likelihood; auxilia
 targets are standardised continuous (mean squared error) or 0/1 (cross-entropy), and
 missing auxiliary labels are skipped. AdamW with weight decay, dropout in the network,
 early stopping on a validation split of the training patients with the best weights
-restored; CUDA when available with ``device="auto"`` and bfloat16/float16 autocast there.
+restored and batch-norm statistics re-estimated before each validation; CUDA when
+available with ``device="auto"`` and bfloat16/float16 autocast there.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class TrainConfig:
     device : {"auto", "cpu", "cuda", ...}
     amp : bool
         Mixed precision on CUDA (ignored on CPU).
+    deterministic : bool
+        On CUDA, cuDNN's deterministic algorithms while training, so the same seed gives
+        the same weights; ``False`` allows its faster, non-deterministic ones.
     progress : bool
         Show a progress bar over epochs.
     """
@@ -61,6 +65,7 @@ class TrainConfig:
     alpha: float = 0.5
     device: str = "auto"
     amp: bool = True
+    deterministic: bool = True
     progress: bool = False
 
     def check(self) -> None:
@@ -143,10 +148,17 @@ def train_network(net: torch.nn.Module, inputs: dict, target: dict, train_idx: n
     moved to the device as they are drawn. Returns the history (losses per epoch, best
     epoch, samples per second, device).
     """
-    import time as _time
-
     config.check()
     device = resolve_device(config.device)
+    if device.type == "cuda" and config.deterministic:
+        with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True):
+            return _train(net, inputs, target, train_idx, val_idx, config, seed, device)
+    return _train(net, inputs, target, train_idx, val_idx, config, seed, device)
+
+
+def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: int, device: torch.device) -> dict:
+    import time as _time
+
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net.to(device)
@@ -179,6 +191,7 @@ def train_network(net: torch.nn.Module, inputs: dict, target: dict, train_idx: n
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(rows)
+        precise_batchnorm(net, inputs, perm[:PRECISE_BN_ROWS], config.batch_size, device, amp, dtype)
         if device.type == "cuda":
             torch.cuda.synchronize()
         spent += _time.perf_counter() - start
@@ -199,6 +212,39 @@ def train_network(net: torch.nn.Module, inputs: dict, target: dict, train_idx: n
     net.eval()
     history.update(best_epoch=best_epoch, best_val_loss=float(best), samples_per_second=seen / max(spent, 1e-9))
     return history
+
+
+PRECISE_BN_ROWS = 4096
+
+
+@torch.no_grad()
+def precise_batchnorm(net: torch.nn.Module, inputs: dict, rows: torch.Tensor, batch_size: int, device: torch.device,
+                      amp: bool, dtype: torch.dtype) -> None:  # fmt: skip
+    """Re-estimate every batch-norm layer's population statistics with the current weights.
+
+    The running averages (momentum 0.1) lag behind weights that move fast, so in the first
+    epochs evaluation-mode outputs, and early stopping on them, can be far off ("precise
+    BN", Wu & Johnson 2021, arXiv:2105.07576). Averages the batch statistics of ``rows``
+    (the epoch's first rows, in its shuffled order) with dropout off.
+    """
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    net.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+        m.train()
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i : i + batch_size]
+        if len(chunk) < 2:
+            continue
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+            net(_to(_take(inputs, chunk), device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.eval()
 
 
 @torch.no_grad()

@@ -111,7 +111,10 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
     Back-transforming the predicted mean naively (``sinh(f(x))``) estimates the median,
     not the mean; the smearing estimator averages ``scale * sinh(f(x) + r_i)`` over the
     training residuals ``r_i`` on the transformed scale, which is consistent for the mean
-    when the residual distribution does not depend on x.
+    when the residual distribution does not depend on x. It is not when the noise is
+    additive on the original scale: the transformed residuals then shrink as y grows and
+    the wide ones from small outcomes inflate large predictions. Put a raw-scale model
+    beside it in a :class:`CrossValidatedRegressor`, whose held-out error shows which fits.
 
     Parameters
     ----------

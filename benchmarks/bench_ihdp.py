@@ -6,7 +6,7 @@ those units only) and evaluated on them (within-sample) and on the 75 test units
 (out-of-sample): sqrt(PEHE) against the noiseless effects mu1 - mu0, and |ATE error|.
 Replications run in parallel over the machine's cores.
 
-    .venv/bin/python benchmarks/bench_ihdp.py [--reps 50] [--jobs N] [--data PATH] [--csv FILE] [--only NAME ...]
+    .venv/bin/python benchmarks/bench_ihdp.py [--reps 50 | --replications R ...] [--jobs N] [--data PATH] [--csv FILE] [--only NAME ...]
 
 Published rows are rough guides only: Shalit et al. (ICML 2017, Table 1) used IHDP-1000
 and Shi et al. (2019) their own splits.
@@ -112,23 +112,32 @@ def main():
     parser.add_argument("--reps", type=int, default=N_REPLICATIONS)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--data", default=None, help="IHDP folder (default: $CAUSALRX_IHDP_DIR or ../shared/data/ihdp)")
-    parser.add_argument("--csv", default=None, help="also write per-replication results here")
+    parser.add_argument("--replications", type=int, nargs="+", default=None, metavar="R",
+                        help=f"run these replications (1-{N_REPLICATIONS}) instead of 1..--reps")
+    parser.add_argument("--csv", default=None, help="also write per-replication results here, each as it finishes")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run these estimators only (names as in the table)")
     args = parser.parse_args()
     names = list(estimators(seed=0))
     unknown = sorted(set(args.only or ()) - set(names))
     if unknown:
         parser.error(f"--only: unknown estimator(s) {unknown}; expected names from {names}")
+    reps = args.replications or list(range(1, args.reps + 1))
+    outside = sorted(r for r in reps if not 1 <= r <= N_REPLICATIONS)
+    if outside:
+        parser.error(f"--replications: expected numbers in 1-{N_REPLICATIONS}, got {outside}")
     start = time.perf_counter()
-    jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(
-        delayed(one_replication)(r, args.data, args.only) for r in range(1, args.reps + 1)
-    )
-    rows = [row for result in tqdm(jobs, total=args.reps, desc="IHDP replications") for row in result]
+    jobs = Parallel(n_jobs=args.jobs, return_as="generator_unordered")(delayed(one_replication)(r, args.data, args.only) for r in reps)
+    rows = []
+    for result in tqdm(jobs, total=len(reps), desc="IHDP replications"):
+        if args.csv:  # as each replication finishes, so a stopped run keeps what it completed
+            pd.DataFrame(result).to_csv(args.csv, mode="a" if rows else "w", header=not rows, index=False)
+        rows += result
     raw = pd.DataFrame(rows).sort_values(["replication"], kind="stable")
     if args.csv:
         raw.to_csv(args.csv, index=False)
     table = summarise(raw)
-    print(f"\nIHDP-100, replications 1-{args.reps}, 672 train / 75 test, mean ± standard error over replications")
+    label = f"1-{args.reps}" if args.replications is None else ", ".join(map(str, reps))
+    print(f"\nIHDP-100, replications {label}, 672 train / 75 test, mean ± standard error over replications")
     print(f"wall time {time.perf_counter() - start:.0f} s on {args.jobs} worker(s)\n")
     print(table.to_markdown(index=False))
     print("\nPublished reference rows (rough guides: different replication sets and splits)\n")

@@ -51,6 +51,8 @@ def estimators(seed: int) -> dict:
     # per arm, the raw or the asinh GP by exact leave-one-out error
     by_loo = CrossValidatedRegressor({"raw": ARDGaussianProcess(random_state=seed), "asinh": smeared})
     gp_t_loo = MetaLearner(kind="T", model=by_loo, random_state=seed)
+    stacked = {"T-GP": gp_t, "T-GP-asinh": gp_t_asinh, "T-boost": MetaLearner(kind="T", random_state=seed),
+               "X-boost": MetaLearner(kind="X", random_state=seed), "DR-linear": DRLearner(final="linear", random_state=seed)}  # fmt: skip
     return {
         "T-learner (GP-ARD)": gp_t,
         "T-learner (GP-ARD, asinh + smearing)": gp_t_asinh,
@@ -62,11 +64,9 @@ def estimators(seed: int) -> dict:
         "DR-learner (linear)": DRLearner(final="linear", random_state=seed),
         "DR-learner (forest)": DRLearner(random_state=seed),
         "Causal forest (DML)": CausalForest(n_estimators=400, n_jobs=1, random_state=seed),
-        "Stack (DR-loss CV)": CateSelector(
-            candidates={"T-GP": gp_t, "T-GP-asinh": gp_t_asinh, "T-boost": MetaLearner(kind="T", random_state=seed),
-                        "X-boost": MetaLearner(kind="X", random_state=seed),
-                        "DR-linear": DRLearner(final="linear", random_state=seed)},
-            mode="stack", random_state=seed),  # fmt: skip
+        "Stack (DR-loss CV)": CateSelector(candidates=stacked, mode="stack", random_state=seed),
+        # candidates whose held-out DR loss is > 2 SE worse than the best's get no weight
+        "Stack (DR-loss CV, screened 2 SE)": CateSelector(candidates=stacked, mode="stack", screen=2.0, random_state=seed),
         "IPW": IPW(random_state=seed),
         "AIPW": AIPW(random_state=seed),
         "DML (DoubleML)": DML(random_state=seed),

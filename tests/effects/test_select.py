@@ -46,10 +46,29 @@ def test_stack_is_no_worse_than_the_best_candidate(problem):
     assert sel.effect(X_new).ite.shape == (100, 3)
 
 
+def test_screened_stack_drops_clearly_worse_candidates(problem):
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, a, y, tau, _ = problem
+    cands = {**_candidates(), "T-deep-tree": MetaLearner(kind="T", model=DecisionTreeRegressor(random_state=0), random_state=0)}
+    sel = CateSelector(candidates=cands, mode="stack", screen=2.0, random_state=0).fit(X, a, y)
+    weights = sel.scores_.set_index("candidate").filter(like="weight_")
+    assert (weights.loc["T-deep-tree"] == 0).all()  # unpruned trees: far worse held-out DR loss
+    np.testing.assert_allclose(weights.sum(axis=0), 1.0)
+    best = min(_pehe(c.fit(X, a, y).effect().ite, tau) for c in _candidates().values())
+    assert _pehe(sel.effect().ite, tau) < 1.1 * best
+    # screen = 0 keeps only each drug's best candidate: the stack becomes the "best" mode
+    zero = CateSelector(candidates=_candidates(), mode="stack", screen=0, random_state=0).fit(X, a, y)
+    chosen = CateSelector(candidates=_candidates(), mode="best", random_state=0).fit(X, a, y)
+    np.testing.assert_allclose(zero.effect().ite, chosen.effect().ite)
+
+
 def test_selector_errors():
     with pytest.raises(ValidationError, match="candidates: expected at least one"):
         CateSelector(candidates={}).fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
     with pytest.raises(ValidationError, match="mode: expected 'stack' or 'best'"):
         CateSelector(candidates=_candidates(), mode="vote").fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
+    with pytest.raises(ValidationError, match="screen: expected None or a non-negative number"):
+        CateSelector(candidates=_candidates(), screen=-1).fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
     with pytest.raises(ValidationError, match="call fit before effect"):
         CateSelector(candidates=_candidates()).effect()

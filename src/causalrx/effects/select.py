@@ -48,6 +48,12 @@ class CateSelector:
     pseudo_outcomes : AIPW, optional
         The doubly robust scorer; default ``AIPW`` with cross-fitted boosted models.
     random_state : int, optional
+    screen : float, optional
+        Stacking only: for each drug, leave out of the weights every candidate whose
+        held-out DR loss exceeds the best one's by more than ``screen`` standard errors of
+        their paired difference. Non-negative least squares gives small weights to clearly
+        worse candidates, and one that extrapolates wildly can then dominate the error on
+        new patients. ``None`` (default) stacks all candidates.
 
     Attributes
     ----------
@@ -64,6 +70,7 @@ class CateSelector:
     random_state: int | None = None
     alpha: float = 0.05
     progress: bool = False
+    screen: float | None = None
     fitted_: dict = field(default_factory=dict, init=False, repr=False)
 
     def fit(self, X, action=None, y=None, *, action_names=None):
@@ -71,6 +78,9 @@ class CateSelector:
             raise ValidationError("candidates: expected at least one estimator")
         if self.mode not in ("stack", "best"):
             raise ValidationError(f"mode: expected 'stack' or 'best', got {self.mode!r}")
+        if self.screen is not None and (isinstance(self.screen, bool) or not isinstance(self.screen, (int, float))
+                                        or not np.isfinite(self.screen) or self.screen < 0):  # fmt: skip
+            raise ValidationError(f"screen: expected None or a non-negative number of standard errors, got {self.screen!r}")
         d = check_effect_inputs(X, action, y, action_names)
         n, k, names = len(d.y), d.n_actions, list(self.candidates)
         scorer = copy.deepcopy(self.pseudo_outcomes) if self.pseudo_outcomes is not None else AIPW(random_state=self.random_state)
@@ -100,8 +110,9 @@ class CateSelector:
             if self.mode == "best":
                 weights[np.argmin(err[:, :, a - 1].mean(axis=1)), a] = 1.0
             else:
-                w, _ = nnls(oof[:, :, a].T, psi[:, a])
-                weights[:, a] = w / w.sum() if w.sum() > 0 else np.eye(len(names))[np.argmin(dr_loss)]
+                keep = self._screened(err[:, :, a - 1])
+                w, _ = nnls(oof[keep][:, :, a].T, psi[:, a])
+                weights[keep, a] = w / w.sum() if w.sum() > 0 else np.eye(keep.sum())[np.argmin(err[keep, :, a - 1].mean(axis=1))]
         per_patient = err.mean(axis=2)
         diff_se = (per_patient - per_patient[np.argmin(dr_loss)]).std(axis=1, ddof=1) / np.sqrt(n)  # paired with the best
         table = pd.DataFrame({"candidate": names, "dr_loss": dr_loss, "dr_loss_se": dr_se, "diff_to_best_se": diff_se,
@@ -117,6 +128,15 @@ class CateSelector:
             for i, name in enumerate(names) if weights[i].any()
         }  # fmt: skip
         return self
+
+    def _screened(self, err: np.ndarray) -> np.ndarray:
+        """Candidates (rows of the per-patient losses ``err``) kept for stacking one drug."""
+        loss = err.mean(axis=1)
+        if self.screen is None:
+            return np.ones(len(loss), dtype=bool)
+        best = np.argmin(loss)
+        diff_se = (err - err[best]).std(axis=1, ddof=1) / np.sqrt(err.shape[1])
+        return loss <= loss[best] + self.screen * diff_se
 
     def effect(self, X=None) -> EffectEstimate:
         """The stacked (or best) individual effects; intervals are those of the single chosen

@@ -206,12 +206,12 @@ class CrossValidatedRegressor(RegressorMixin, BaseEstimator):
             raise ValidationError(f"cv: expected an integer of at least 2, got {self.cv!r}")
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
         fitted, mse = {}, {}
+        folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
         for name, candidate in self.candidates.items():
             fitted[name] = clone(candidate).fit(X, y)
             if hasattr(fitted[name], "loo_predict"):
                 held_out = fitted[name].loo_predict()
             else:
-                folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
                 held_out = cross_val_predict(clone(candidate), X, y, cv=folds)
             mse[name] = float(np.mean((held_out - y) ** 2))
         self.cv_mse_ = pd.Series(mse, name="cv_mse")

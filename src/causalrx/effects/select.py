@@ -113,8 +113,7 @@ class CateSelector:
                 keep = self._screened(err[:, :, a - 1])
                 w, _ = nnls(oof[keep][:, :, a].T, psi[:, a])
                 weights[keep, a] = w / w.sum() if w.sum() > 0 else np.eye(keep.sum())[np.argmin(err[keep, :, a - 1].mean(axis=1))]
-        per_patient = err.mean(axis=2)
-        diff_se = (per_patient - per_patient[np.argmin(dr_loss)]).std(axis=1, ddof=1) / np.sqrt(n)  # paired with the best
+        diff_se = _paired_se(err.mean(axis=2), np.argmin(dr_loss))
         table = pd.DataFrame({"candidate": names, "dr_loss": dr_loss, "dr_loss_se": dr_se, "diff_to_best_se": diff_se,
                               "r_loss": r_loss})  # fmt: skip
         for a in range(1, k):
@@ -135,8 +134,7 @@ class CateSelector:
         if self.screen is None:
             return np.ones(len(loss), dtype=bool)
         best = np.argmin(loss)
-        diff_se = (err - err[best]).std(axis=1, ddof=1) / np.sqrt(err.shape[1])
-        return loss <= loss[best] + self.screen * diff_se
+        return loss <= loss[best] + self.screen * _paired_se(err, best)
 
     def effect(self, X=None) -> EffectEstimate:
         """The stacked (or best) individual effects; intervals are those of the single chosen
@@ -158,3 +156,8 @@ class CateSelector:
                 lower[:, a], upper[:, a] = est.lower[:, a], est.upper[:, a]
         label = "best of" if self.mode == "best" else "stack of"
         return ate_from_ite(ite, lower, upper, f"{label} {', '.join(self.fitted_)}", self.action_names_, self.alpha)
+
+
+def _paired_se(per_patient: np.ndarray, best: int) -> np.ndarray:
+    """Standard error of each candidate's mean loss minus the best's, paired by patient."""
+    return (per_patient - per_patient[best]).std(axis=1, ddof=1) / np.sqrt(per_patient.shape[1])

@@ -11,6 +11,7 @@ available with ``device="auto"`` and bfloat16/float16 autocast there.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -150,10 +151,10 @@ def train_network(net: torch.nn.Module, inputs: dict, target: dict, train_idx: n
     """
     config.check()
     device = resolve_device(config.device)
-    if device.type == "cuda" and config.deterministic:
-        with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True):
-            return _train(net, inputs, target, train_idx, val_idx, config, seed, device)
-    return _train(net, inputs, target, train_idx, val_idx, config, seed, device)
+    deterministic = device.type == "cuda" and config.deterministic
+    cudnn = torch.backends.cudnn
+    with cudnn.flags(enabled=cudnn.enabled, benchmark=False, deterministic=True) if deterministic else contextlib.nullcontext():
+        return _train(net, inputs, target, train_idx, val_idx, config, seed, device)
 
 
 def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: int, device: torch.device) -> dict:

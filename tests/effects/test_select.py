@@ -68,7 +68,7 @@ def test_selector_errors():
         CateSelector(candidates={}).fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
     with pytest.raises(ValidationError, match="mode: expected 'stack' or 'best'"):
         CateSelector(candidates=_candidates(), mode="vote").fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
-    with pytest.raises(ValidationError, match="screen: expected None or a non-negative number"):
+    with pytest.raises(ValidationError, match="screen: expected a non-negative finite number of standard errors, or None"):
         CateSelector(candidates=_candidates(), screen=-1).fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
     with pytest.raises(ValidationError, match="call fit before effect"):
         CateSelector(candidates=_candidates()).effect()

@@ -35,3 +35,11 @@ def test_restrict_falls_back_to_reference_and_errors():
         masked_argmax(np.zeros((1, 2)), np.zeros((1, 2), bool))
     with pytest.raises(ValidationError, match="same"):
         masked_softmax(np.zeros((2, 2)), np.ones((2, 3), bool))
+
+
+def test_softmax_temperature_is_checked_and_inf_is_uniform():
+    scores, mask = np.array([[1.0, 5.0, 2.0]]), np.array([[True, True, False]])
+    np.testing.assert_allclose(masked_softmax(scores, mask, np.inf), [[0.5, 0.5, 0.0]])
+    np.testing.assert_allclose(masked_softmax(scores, mask, np.float32(1.0)), masked_softmax(scores, mask, 1.0))
+    with pytest.raises(ValidationError, match="temperature: expected a positive number"):
+        masked_softmax(scores, mask, 0.0)

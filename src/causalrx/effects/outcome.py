@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
 
 from causalrx.effects.crossfit import cross_fit_predict
-from causalrx.exceptions import ValidationError
+from causalrx.exceptions import ValidationError, check_number
 
 
 def default_regressor(random_state=None):
@@ -141,8 +141,7 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        if isinstance(self.scale, bool) or not isinstance(self.scale, numbers.Real) or not np.isfinite(self.scale) or self.scale <= 0:
-            raise ValidationError(f"scale: expected a positive finite number, got {self.scale!r}")
+        check_number("scale", self.scale)
         y = np.asarray(y, dtype=float)
         z = np.arcsinh(y / self.scale)
         base = self.regressor if self.regressor is not None else ARDGaussianProcess(linear=True, random_state=self.random_state)

@@ -31,7 +31,7 @@ from scipy.optimize import nnls
 from causalrx.effects.ate import AIPW
 from causalrx.effects.crossfit import make_folds
 from causalrx.effects.estimate import EffectEstimate, ate_from_ite, check_effect_inputs
-from causalrx.exceptions import ValidationError
+from causalrx.exceptions import ValidationError, check_number
 
 
 @dataclass(kw_only=True)
@@ -78,9 +78,8 @@ class CateSelector:
             raise ValidationError("candidates: expected at least one estimator")
         if self.mode not in ("stack", "best"):
             raise ValidationError(f"mode: expected 'stack' or 'best', got {self.mode!r}")
-        if self.screen is not None and (isinstance(self.screen, bool) or not isinstance(self.screen, (int, float))
-                                        or not np.isfinite(self.screen) or self.screen < 0):  # fmt: skip
-            raise ValidationError(f"screen: expected None or a non-negative number of standard errors, got {self.screen!r}")
+        if self.screen is not None:
+            check_number("screen", self.screen, zero_ok=True, hint=" of standard errors, or None")
         d = check_effect_inputs(X, action, y, action_names)
         n, k, names = len(d.y), d.n_actions, list(self.candidates)
         scorer = copy.deepcopy(self.pseudo_outcomes) if self.pseudo_outcomes is not None else AIPW(random_state=self.random_state)

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from causalrx.data.feedback import BanditFeedback
-from causalrx.exceptions import ValidationError
+from causalrx.exceptions import ValidationError, check_number
 from causalrx.ope.inference import Bootstrap, NormalInterval
 from causalrx.ope.inputs import Prepared, WeightDiagnostics, prepare
 
@@ -346,9 +346,8 @@ def select_parameter(make, bias_terms, candidates, n: int, rule: str = "slope", 
 
 def _resolve(param, rule, make, bias_terms, p: Prepared, key: str):
     if param is not None:
-        if not (np.isinf(param) or param > 0):
-            raise ValidationError(f"{key}: expected a positive number, inf, or None to tune it, got {param!r}")
-        return float(param), {key: float(param)}
+        param = check_number(key, param, inf_ok=True, hint=" (inf allowed), or None to tune it")
+        return param, {key: param}
     chosen, _ = select_parameter(make, bias_terms, _candidates(p.weight), len(p.weight), rule)
     return chosen, {key: chosen, "tuning": rule}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from causalrx.exceptions import ValidationError
+from causalrx.exceptions import ValidationError, check_number
 
 
 def _check(scores, mask) -> tuple[np.ndarray, np.ndarray]:
@@ -39,8 +39,7 @@ def masked_greedy(scores, mask) -> np.ndarray:
 
 def masked_softmax(scores, mask, temperature: float = 1.0) -> np.ndarray:
     """Softmax over allowed drugs only; masked drugs get probability exactly 0."""
-    if not temperature > 0:
-        raise ValidationError(f"temperature: expected a positive number, got {temperature!r}")
+    check_number("temperature", temperature, inf_ok=True)
     scores, mask = _check(scores, mask)
     z = np.where(mask, scores / temperature, -np.inf)
     z -= z.max(axis=1, keepdims=True)

@@ -29,7 +29,7 @@ def test_valid_feedback_and_names_as_actions():
         ({"action": np.array(["ref", "a", "zz", "a"])}, r"action: unknown drug name\(s\) \['zz'\]"),
         ({"action": np.array([0, 1, 3, 1])}, r"action: 1 action\(s\) outside 0..2"),
         ({"reward": np.array([1.0, np.nan, 2.0, 1.0])}, r"reward: 1 value\(s\) are NaN or infinite"),
-        ({"reward": np.array([1.0, 2.0])}, r"reward: expected shape \(4,\) to match the 4 logged decisions"),
+        ({"reward": np.array([1.0, 2.0])}, r"reward: expected shape \(4,\) to match the 4 rows"),
         ({"context": np.zeros((3, 2))}, r"context: has 3 row\(s\) but there are 4 logged decisions"),
         ({"context": np.array([[0, np.nan]] * 4)}, r"context: NaN or infinite values in 1 column\(s\) \(indices \[1\]\)"),
         ({"pscore": np.array([0.5, 0.0, 1.0, 0.3])}, r"pscore: 1 propensity value\(s\) outside \(0, 1\]"),

@@ -103,7 +103,7 @@ def test_net_benefit_combines_outcomes():
         ({"action": np.zeros(50, int)}, ValidationError, r"the treatment has one level"),
         ({"action_names": ("ref", "a", "b")}, ValidationError, r"drug\(s\) \['b'\] were never prescribed"),
         ({"X": pd.DataFrame({"age": [1.0] * 49 + [np.nan], "egfr": 1.0})}, ValidationError, r"NaN in column\(s\) \['age'\]"),
-        ({"X": np.full((50, 2), np.inf)}, ValidationError, r"NaN or infinite values in column\(s\) \[0, 1\]"),
+        ({"X": np.full((50, 2), np.inf)}, ValidationError, r"X: NaN or infinite values in 2 column\(s\) \(indices \[0, 1\]\)"),
         ({"y": np.r_[np.nan, np.zeros(49)]}, ValidationError, r"y: 1 outcome value\(s\) are NaN"),
         ({"action": np.zeros(49, int)}, ValidationError, r"action: expected shape \(50,\)"),
     ],

@@ -44,20 +44,21 @@ def _actions_as_index(name: str, action, action_names: tuple[str, ...]) -> np.nd
     return action
 
 
-def _finite_vector(name: str, values, n: int) -> np.ndarray:
+def check_finite_vector(name: str, values, n: int, what: str = "value") -> np.ndarray:
+    """A float vector of length ``n`` (one entry per logged decision or patient) with no NaN or infinity."""
     values = np.asarray(values, dtype=float)
     if values.shape != (n,):
-        raise ValidationError(f"{name}: expected shape ({n},) to match the {n} logged decisions, got {values.shape}")
+        raise ValidationError(f"{name}: expected shape ({n},) to match the {n} rows, got {values.shape}")
     bad = ~np.isfinite(values)
     if bad.any():
-        raise ValidationError(f"{name}: {int(bad.sum())} value(s) are NaN or infinite")
+        raise ValidationError(f"{name}: {int(bad.sum())} {what}(s) are NaN or infinite")
     return values
 
 
 def _check_pscore(name: str, pscore, n: int) -> np.ndarray | None:
     if pscore is None:
         return None
-    pscore = _finite_vector(name, pscore, n)
+    pscore = check_finite_vector(name, pscore, n)
     bad = (pscore <= 0) | (pscore > 1)
     if bad.any():
         raise ValidationError(
@@ -84,6 +85,7 @@ def check_mask(name: str, mask, n: int, k: int) -> np.ndarray | None:
 
 
 def check_context(name: str, context, n: int | None = None) -> np.ndarray:
+    """Covariates as a finite float (n, d) array; errors name the columns holding NaN or infinity."""
     context = np.asarray(context, dtype=float)
     if context.ndim != 2:
         raise ValidationError(f"{name}: expected a 2-d array (n_decisions, n_features), got shape {context.shape}")
@@ -135,7 +137,7 @@ class BanditFeedback:
         set_(self, "action_names", names)
         set_(self, "action", action)
         set_(self, "context", check_context("context", self.context, n))
-        set_(self, "reward", _finite_vector("reward", self.reward, n))
+        set_(self, "reward", check_finite_vector("reward", self.reward, n))
         set_(self, "pscore", _check_pscore("pscore", self.pscore, n))
         set_(self, "mask", check_mask("mask", self.mask, n, len(names)))
 
@@ -200,7 +202,7 @@ class Trajectories:
         set_(self, "action_names", names)
         set_(self, "action", action)
         set_(self, "observations", check_context("observations", self.observations, n))
-        set_(self, "reward", _finite_vector("reward", self.reward, n))
+        set_(self, "reward", check_finite_vector("reward", self.reward, n))
         episode = np.asarray(self.episode_id)
         step = np.asarray(self.step)
         for name, arr in (("episode_id", episode), ("step", step)):

@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from causalrx.data.feedback import check_context, check_finite_vector
 from causalrx.data.utility import Utility
 from causalrx.exceptions import PositivityError, ValidationError
 
@@ -133,12 +134,7 @@ def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=No
         if nan_cols:
             raise ValidationError(f"X: covariates contain NaN in column(s) {nan_cols[:10]}; impute them first (causalrx.prep)")
         X = X.to_numpy(dtype=float)
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2:
-        raise ValidationError(f"X: expected a 2-d covariate matrix, got shape {X.shape}")
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=0))
-    if len(bad):
-        raise ValidationError(f"X: covariates contain NaN or infinite values in column(s) {bad[:10].tolist()}; impute them first")
+    X = check_context("X", X)
     action = np.asarray(action)
     if action.shape != (len(X),):
         raise ValidationError(f"action: expected shape ({len(X)},) to match X, got {action.shape}")
@@ -154,11 +150,7 @@ def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=No
     never = sorted(set(range(k)) - set(levels.tolist()))
     if never:
         raise ValidationError(f"action: drug(s) {[names[j] for j in never]} were never prescribed; drop them or collect data")
-    y = np.asarray(y, dtype=float)
-    if y.shape != (len(X),):
-        raise ValidationError(f"y: expected shape ({len(X)},) to match X, got {y.shape}")
-    if not np.isfinite(y).all():
-        raise ValidationError(f"y: {int((~np.isfinite(y)).sum())} outcome value(s) are NaN or infinite")
+    y = check_finite_vector("y", y, len(X), what="outcome value")
     if propensity is not None:
         p = np.asarray(propensity, dtype=float)
         if p.shape != (len(X), k):

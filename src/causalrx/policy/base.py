@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from causalrx.data.feedback import check_context, check_mask
+from causalrx.data.feedback import check_context, check_finite_vector, check_mask
 from causalrx.data.storage import load_object, save_object
 from causalrx.effects.outcome import cross_fit_outcomes
 from causalrx.effects.propensity import PropensityModel
@@ -59,10 +59,7 @@ def check_logged(Z, action, reward, n_actions: int | None = None) -> tuple[np.nd
         raise ValidationError(f"action: drug indices must lie in 0..{k - 1}")
     if k < 2:
         raise ValidationError(f"action: expected at least 2 drugs, got {k}")
-    reward = np.asarray(reward, dtype=float)
-    if reward.shape != (len(Z),) or not np.isfinite(reward).all():
-        raise ValidationError(f"reward: expected {len(Z)} finite values, got shape {reward.shape} with "
-                              f"{int((~np.isfinite(reward)).sum()) if reward.shape == (len(Z),) else '?'} non-finite")  # fmt: skip
+    reward = check_finite_vector("reward", reward, len(Z))
     return Z, action.astype(np.int64), reward, k
 
 

@@ -40,6 +40,7 @@ def test_constant_effects_recovered_within_their_standard_error(make):
 @pytest.mark.parametrize(
     "make, tolerance",
     [(lambda: DRLearner(final="linear", random_state=0), 0.25), (lambda: DRLearner(random_state=0), 0.4),
+     (lambda: DRLearner(n_estimators=100, max_samples=0.15, random_state=0), 0.45),
      (lambda: CausalForest(n_estimators=200, random_state=0), 0.45), (lambda: MetaLearner(kind="X", random_state=0), 0.7),
      (lambda: MetaLearner(kind="S", random_state=0), 0.7), (lambda: MetaLearner(kind="T", random_state=0), 0.8),
      (lambda: RLearner(random_state=0), 1.0)],  # fmt: skip
@@ -55,6 +56,12 @@ def test_heterogeneous_effect_recovered(make, tolerance):
     # out-of-sample prediction works on new patients
     X_new, *_ = _data(n=200, seed=9)
     assert est.effect(X_new).ite.shape == (200, 3)
+
+
+def test_forest_dr_learner_passes_its_forest_settings():
+    X, a, y, *_ = _data(n=600, seed=2)
+    model = DRLearner(n_estimators=24, min_samples_leaf=7, max_samples=0.2, n_jobs=1, random_state=0).fit(X, a, y).model_
+    assert (model.n_estimators, model.min_samples_leaf, model.max_samples, model.n_jobs) == (24, 7, 0.2, 1)
 
 
 def test_interval_coverage_of_heterogeneous_effects():

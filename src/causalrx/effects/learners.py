@@ -99,7 +99,9 @@ class DRLearner(_Learner):
 
     ``final="forest"`` (default) uses a generalised random forest final stage with
     intervals (``ForestDRLearner``); ``final="linear"`` a linear final stage with
-    normal intervals (``LinearDRLearner``).
+    normal intervals (``LinearDRLearner``). ``n_estimators``, ``min_samples_leaf``,
+    ``max_samples`` (the share of patients each tree sees) and ``n_jobs`` set the forest, as
+    for :class:`CausalForest`: on large cohorts a small ``max_samples`` keeps fits fast.
 
     References
     ----------
@@ -111,6 +113,10 @@ class DRLearner(_Learner):
     model_propensity: object = None
     cv: int = 5
     min_propensity: float = 1e-3
+    n_estimators: int = 400
+    min_samples_leaf: int = 10
+    max_samples: float = 0.45
+    n_jobs: int | None = -1
 
     @property
     def name(self):
@@ -123,7 +129,8 @@ class DRLearner(_Learner):
                       model_propensity=self.model_propensity or default_classifier(), cv=self.cv,
                       min_propensity=self.min_propensity, random_state=self.random_state)  # fmt: skip
         if self.final == "forest":
-            return ForestDRLearner(n_estimators=400, min_samples_leaf=10, **common)
+            return ForestDRLearner(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+                                   max_samples=self.max_samples, n_jobs=self.n_jobs, **common)  # fmt: skip
         if self.final == "linear":
             return LinearDRLearner(**common)
         raise ValidationError(f"final: expected 'forest' or 'linear', got {self.final!r}")

@@ -67,6 +67,10 @@ def estimators(seed: int) -> dict:
         "Stack (DR-loss CV)": CateSelector(candidates=stacked, mode="stack", random_state=seed),
         # candidates whose held-out DR loss is > 2 SE worse than the best's get no weight
         "Stack (DR-loss CV, screened 2 SE)": CateSelector(candidates=stacked, mode="stack", screen=2.0, random_state=seed),
+        # the same, with pseudo-outcomes whose per-arm outcome model is the raw or asinh GP by LOO, not boosting
+        "Stack (DR-loss CV, screened 2 SE, GP scorer)": CateSelector(
+            candidates=stacked, mode="stack", screen=2.0, pseudo_outcomes=AIPW(model_regression=by_loo, random_state=seed),
+            random_state=seed),  # fmt: skip
         "IPW": IPW(random_state=seed),
         "AIPW": AIPW(random_state=seed),
         "DML (DoubleML)": DML(random_state=seed),

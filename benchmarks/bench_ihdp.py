@@ -7,6 +7,10 @@ those units only) and evaluated on them (within-sample) and on the 75 test units
 Replications run in parallel over the machine's cores.
 
     .venv/bin/python benchmarks/bench_ihdp.py [--reps 50 | --replications R ...] [--jobs N] [--data PATH] [--csv FILE] [--only NAME ...]
+    .venv/bin/python benchmarks/bench_ihdp.py --from-csv FILE ...   # the table of runs saved with --csv
+
+A long run can be split (e.g. --replications 1 ... 25 and 26 ... 50, on two machines, each
+with --csv) and its table printed from the saved files with --from-csv.
 
 Published rows are rough guides only: Shalit et al. (ICML 2017, Table 1) used IHDP-1000
 and Shi et al. (2019) their own splits.
@@ -40,6 +44,8 @@ PUBLISHED = pd.DataFrame(
     ],
     columns=["estimator", "sqrt_pehe_in", "sqrt_pehe_out", "ate_err_in", "ate_err_out"],
 )
+
+METRICS = ["sqrt_pehe_in", "sqrt_pehe_out", "ate_err_in", "ate_err_out"]
 
 
 def estimators(seed: int) -> dict:
@@ -104,10 +110,10 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
         s = s.dropna()
         return f"{s.mean():.2f} ± {s.std(ddof=1) / np.sqrt(len(s)):.2f}" if len(s) else "-"
 
-    metrics = ["sqrt_pehe_in", "sqrt_pehe_out", "ate_err_in", "ate_err_out"]
     order = list(dict.fromkeys(raw.estimator))
-    table = raw.groupby("estimator", sort=False)[metrics].agg(mean_se).reindex(order)
+    table = raw.groupby("estimator", sort=False)[METRICS].agg(mean_se).reindex(order)
     table["fit_s_per_rep"] = raw.groupby("estimator", sort=False).seconds.mean().reindex(order).round(2)
+    table["replications"] = raw.groupby("estimator", sort=False).replication.nunique().reindex(order)
     return table.reset_index()
 
 
@@ -120,7 +126,26 @@ def main():
                         help=f"run these replications (1-{N_REPLICATIONS}) instead of 1..--reps")
     parser.add_argument("--csv", default=None, help="also write per-replication results here, each as it finishes")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="run these estimators only (names as in the table)")
+    parser.add_argument("--from-csv", nargs="+", default=None, metavar="FILE",
+                        help="run nothing: print the table of per-replication results saved with --csv")  # fmt: skip
     args = parser.parse_args()
+    if args.from_csv:
+        missing = [f for f in args.from_csv if not os.path.isfile(f)]
+        if missing:
+            parser.error(f"--from-csv: no such file(s) {missing}")
+        try:
+            raw = pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            parser.error(f"--from-csv: expected files written with --csv, one could not be read as CSV ({error})")
+        absent = sorted({"replication", "estimator", "seconds", *METRICS} - set(raw.columns))
+        if absent:
+            parser.error(f"--from-csv: column(s) {absent} missing; expected files written with --csv")
+        repeated = raw.duplicated(["replication", "estimator"]).sum()
+        if repeated:
+            print(f"{repeated} repeated (replication, estimator) row(s) in the files: the last one of each is kept")
+        raw = raw.drop_duplicates(["replication", "estimator"], keep="last").sort_values(["replication"], kind="stable")
+        report(raw, "as saved (see the replications column)", "from " + ", ".join(args.from_csv))
+        return
     names = list(estimators(seed=0))
     unknown = sorted(set(args.only or ()) - set(names))
     if unknown:
@@ -139,20 +164,24 @@ def main():
     raw = pd.DataFrame(rows).sort_values(["replication"], kind="stable")
     if args.csv:
         raw.to_csv(args.csv, index=False)
-    table = summarise(raw)
     label = f"1-{args.reps}" if args.replications is None else ", ".join(map(str, reps))
+    report(raw, label, f"wall time {time.perf_counter() - start:.0f} s on {args.jobs} worker(s)")
+
+
+def report(raw: pd.DataFrame, label: str, how: str) -> None:
     print(f"\nIHDP-100, replications {label}, 672 train / 75 test, mean ± standard error over replications")
-    print(f"wall time {time.perf_counter() - start:.0f} s on {args.jobs} worker(s)\n")
-    print(table.to_markdown(index=False))
+    print(f"{how}\n")
+    print(summarise(raw).to_markdown(index=False))
     print("\nPublished reference rows (rough guides: different replication sets and splits)\n")
     print(PUBLISHED.to_markdown(index=False, floatfmt=".2f"))
     means = raw.groupby("estimator").mean(numeric_only=True)
-    best_pehe = means.sqrt_pehe_out.idxmin()
-    best_ate = means.ate_err_out.idxmin()
-    print(f"\nbest out-of-sample sqrt(PEHE): {best_pehe} {means.sqrt_pehe_out.min():.2f} "
-          f"(target <= 0.70: {'met' if means.sqrt_pehe_out.min() <= 0.70 else 'NOT met'})")  # fmt: skip
-    print(f"best out-of-sample |ATE error|: {best_ate} {means.ate_err_out.min():.2f} "
-          f"(target <= 0.20: {'met' if means.ate_err_out.min() <= 0.20 else 'NOT met'})")  # fmt: skip
+    complete = raw.groupby("estimator").replication.nunique() == N_REPLICATIONS
+    for metric, label, target in [("sqrt_pehe_out", "sqrt(PEHE)", 0.70), ("ate_err_out", "|ATE error|", 0.20)]:
+        best = means[metric].idxmin()
+        verdict = ("met" if means[metric].min() <= target else "NOT met") if complete[best] else \
+            f"not judged: {raw[raw.estimator == best].replication.nunique()} of {N_REPLICATIONS} replications"  # fmt: skip
+        print(f"{'' if metric == 'ate_err_out' else chr(10)}best out-of-sample {label}: {best} {means[metric].min():.2f} "
+              f"(target <= {target:.2f}: {verdict})")  # fmt: skip
 
 
 if __name__ == "__main__":

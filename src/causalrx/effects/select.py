@@ -46,7 +46,13 @@ class CateSelector:
     n_folds : int
         Folds for the out-of-fold candidate predictions.
     pseudo_outcomes : AIPW, optional
-        The doubly robust scorer; default ``AIPW`` with cross-fitted boosted models.
+        The doubly robust scorer; default ``AIPW`` with cross-fitted boosted models. Its
+        outcome model sets how sharply the DR loss ranks the candidates: where boosting
+        fits the outcome poorly (a few hundred patients, skewed or multiplicative outcome
+        surfaces), noisy pseudo-outcomes cannot tell a candidate that extrapolates badly
+        from a good one. A stronger scorer, e.g. ``AIPW(model_regression=
+        CrossValidatedRegressor({...}))`` choosing per arm among Gaussian processes on the
+        raw and the asinh scale, costs more but ranks better (``benchmarks/bench_ihdp.py``).
     random_state : int, optional
     screen : float, optional
         Stacking only: for each drug, leave out of the weights every candidate whose

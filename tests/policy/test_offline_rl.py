@@ -70,3 +70,18 @@ def test_errors():
         OfflineRLPolicy().fit(np.zeros((3, 2)))
     with pytest.raises(ValidationError, match="call fit"):
         OfflineRLPolicy().predict(np.zeros((3, 2)))
+
+
+def test_d3rlpy_is_imported_without_gyms_notice():
+    import subprocess
+    import sys
+
+    def stderr_of(code):
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+
+    notice = "Gym has been unmaintained"
+    if notice not in stderr_of("import d3rlpy"):
+        pytest.skip("this gym prints no notice on import")
+    quiet = stderr_of("import sys; from causalrx.policy.offline_rl import import_d3rlpy; "
+                      "d = import_d3rlpy(); sys.stderr.write('kept'); assert 'gym' in sys.modules and d.__version__")  # fmt: skip
+    assert notice not in quiet and quiet.endswith("kept")

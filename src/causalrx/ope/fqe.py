@@ -28,11 +28,12 @@ from causalrx.exceptions import ValidationError
 from causalrx.ope.estimators import PolicyValue
 from causalrx.ope.inference import Bootstrap
 from causalrx.ope.inputs import check_action_dist, weight_diagnostics
-from causalrx.policy.offline_rl import noop_logger, quiet_d3rlpy
+from causalrx.policy.offline_rl import import_d3rlpy, noop_logger, quiet_d3rlpy
 
 
 def _expected_fqe_class():
     import torch
+    import_d3rlpy()
     from d3rlpy.ope.torch.fqe_impl import DiscreteFQEImpl
 
     class ExpectedDiscreteFQEImpl(DiscreteFQEImpl):
@@ -100,7 +101,7 @@ class FQE:
         return np.hstack([(obs - self.mean_) / self.scale_, dist]).astype(np.float32)
 
     def _fit_one(self, traj: Trajectories, dist: np.ndarray, seed: int):
-        import d3rlpy
+        d3rlpy = import_d3rlpy()
 
         from causalrx.encoders.training import resolve_device
 

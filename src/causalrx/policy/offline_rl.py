@@ -38,9 +38,34 @@ from causalrx.policy.base import PolicyBase, as_covariates, as_mask
 ALGORITHMS = ("cql", "bcq", "nfq", "dqn")
 
 
+def import_d3rlpy():
+    """d3rlpy, imported without the deprecation notice that its ``gym`` dependency prints to
+    stderr on first import (causalrx never uses gym); anything else written there is kept."""
+    import io
+    import sys
+    from contextlib import redirect_stderr
+
+    if "d3rlpy" in sys.modules:
+        return sys.modules["d3rlpy"]
+    captured = io.StringIO()
+    with redirect_stderr(captured):
+        import d3rlpy
+    text = captured.getvalue()
+    try:
+        import gym
+        import gym_notices.notices
+
+        text = text.replace(gym_notices.notices.notices.get(gym.__version__, "\0") + "\n", "")
+    except ImportError:
+        pass
+    sys.stderr.write(text)
+    return d3rlpy
+
+
 def _masked_qlearning_classes():
     import torch
     import torch.nn.functional as F
+    import_d3rlpy()
     from d3rlpy.algos.qlearning.torch.bcq_impl import DiscreteBCQImpl
     from d3rlpy.algos.qlearning.torch.cql_impl import DiscreteCQLImpl
     from d3rlpy.algos.qlearning.torch.dqn_impl import DoubleDQNImpl, DQNImpl
@@ -122,6 +147,7 @@ def quiet_d3rlpy():
 
 
 def noop_logger():
+    import_d3rlpy()
     from d3rlpy.logging import NoopAdapterFactory
 
     return NoopAdapterFactory()
@@ -172,7 +198,7 @@ class OfflineRLPolicy(PolicyBase):
     random_state: int | None = None
 
     def _config(self):
-        import d3rlpy
+        d3rlpy = import_d3rlpy()
 
         if self.algorithm not in ALGORITHMS:
             raise ValidationError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
@@ -196,7 +222,7 @@ class OfflineRLPolicy(PolicyBase):
 
     def fit(self, trajectories: Trajectories, mask=None):
         """Learn from logged episodes; ``mask`` (N, k) defaults to ``trajectories.mask`` (or all allowed)."""
-        import d3rlpy
+        d3rlpy = import_d3rlpy()
 
         from causalrx.encoders.training import resolve_device
 

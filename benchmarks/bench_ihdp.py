@@ -10,7 +10,8 @@ Replications run in parallel over the machine's cores.
     .venv/bin/python benchmarks/bench_ihdp.py --from-csv FILE ...   # the table of runs saved with --csv
 
 A long run can be split (e.g. --replications 1 ... 25 and 26 ... 50, on two machines, each
-with --csv) and its table printed from the saved files with --from-csv.
+with --csv) and its table printed from the saved files with --from-csv. Per-replication
+results of measured runs are kept in benchmarks/results/.
 
 Published rows are rough guides only: Shalit et al. (ICML 2017, Table 1) used IHDP-1000
 and Shi et al. (2019) their own splits.

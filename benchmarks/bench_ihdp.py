@@ -176,13 +176,13 @@ def report(raw: pd.DataFrame, label: str, how: str) -> None:
     print("\nPublished reference rows (rough guides: different replication sets and splits)\n")
     print(PUBLISHED.to_markdown(index=False, floatfmt=".2f"))
     means = raw.groupby("estimator").mean(numeric_only=True)
-    complete = raw.groupby("estimator").replication.nunique() == N_REPLICATIONS
-    for metric, label, target in [("sqrt_pehe_out", "sqrt(PEHE)", 0.70), ("ate_err_out", "|ATE error|", 0.20)]:
+    counts = raw.groupby("estimator").replication.nunique()
+    print()
+    for metric, name, target in [("sqrt_pehe_out", "sqrt(PEHE)", 0.70), ("ate_err_out", "|ATE error|", 0.20)]:
         best = means[metric].idxmin()
-        verdict = ("met" if means[metric].min() <= target else "NOT met") if complete[best] else \
-            f"not judged: {raw[raw.estimator == best].replication.nunique()} of {N_REPLICATIONS} replications"  # fmt: skip
-        print(f"{'' if metric == 'ate_err_out' else chr(10)}best out-of-sample {label}: {best} {means[metric].min():.2f} "
-              f"(target <= {target:.2f}: {verdict})")  # fmt: skip
+        verdict = ("met" if means[metric].min() <= target else "NOT met") if counts[best] == N_REPLICATIONS else \
+            f"not judged: {counts[best]} of {N_REPLICATIONS} replications"  # fmt: skip
+        print(f"best out-of-sample {name}: {best} {means[metric].min():.2f} (target <= {target:.2f}: {verdict})")
 
 
 if __name__ == "__main__":

@@ -112,12 +112,14 @@ class CateSelector:
         r_loss = np.array([np.mean(((d.y - m) - (treat[:, 1:] * oof[i, :, 1:]).sum(axis=1)) ** 2) for i in range(len(names))])
         weights = np.zeros((len(names), k))
         for a in range(1, k):
-            if self.mode == "best":
-                weights[np.argmin(err[:, :, a - 1].mean(axis=1)), a] = 1.0
-            else:
-                keep = self._screened(err[:, :, a - 1])
+            loss = err[:, :, a - 1].mean(axis=1)
+            if self.mode == "stack":
+                keep = self._screened(err[:, :, a - 1], loss)  # always holds the best candidate
                 w, _ = nnls(oof[keep][:, :, a].T, psi[:, a])
-                weights[keep, a] = w / w.sum() if w.sum() > 0 else np.eye(keep.sum())[np.argmin(err[keep, :, a - 1].mean(axis=1))]
+                if w.sum() > 0:
+                    weights[keep, a] = w / w.sum()
+                    continue
+            weights[np.argmin(loss), a] = 1.0  # "best" mode, or no positive stacking weight
         diff_se = _paired_se(err.mean(axis=2), np.argmin(dr_loss))
         table = pd.DataFrame({"candidate": names, "dr_loss": dr_loss, "dr_loss_se": dr_se, "diff_to_best_se": diff_se,
                               "r_loss": r_loss})  # fmt: skip
@@ -133,9 +135,8 @@ class CateSelector:
         }  # fmt: skip
         return self
 
-    def _screened(self, err: np.ndarray) -> np.ndarray:
-        """Candidates (rows of the per-patient losses ``err``) kept for stacking one drug."""
-        loss = err.mean(axis=1)
+    def _screened(self, err: np.ndarray, loss: np.ndarray) -> np.ndarray:
+        """Candidates (rows of the per-patient losses ``err``, mean ``loss``) kept for stacking one drug."""
         if self.screen is None:
             return np.ones(len(loss), dtype=bool)
         best = np.argmin(loss)

@@ -55,7 +55,9 @@ def import_d3rlpy():
         import gym
         import gym_notices.notices
 
-        text = text.replace(gym_notices.notices.notices.get(gym.__version__, "\0") + "\n", "")
+        notice = gym_notices.notices.notices.get(gym.__version__)
+        if notice:
+            text = text.replace(notice + "\n", "")
     except ImportError:
         pass
     sys.stderr.write(text)

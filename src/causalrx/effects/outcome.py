@@ -77,15 +77,21 @@ class ARDGaussianProcess(RegressorMixin, BaseEstimator):
         kernel = C(1.0) * RBF(np.full(X.shape[1], self.length_scale), length_scale_bounds=(1e-1, 1e3)) + WhiteKernel(0.1)
         if self.linear:
             kernel = kernel + C(0.1) * DotProduct(1.0)
-        self.gp_ = GaussianProcessRegressor(kernel, normalize_y=True, random_state=self.random_state)
+        # the outcome is standardised here rather than by normalize_y, so that loo_predict can
+        # map back to outcome units without the fitted GP's private attributes
+        y = np.asarray(y, dtype=float)
+        self.y_mean_ = float(y.mean())
+        spread = float(y.std())
+        self.y_scale_ = spread if spread > 0 else 1.0
+        self.gp_ = GaussianProcessRegressor(kernel, normalize_y=False, random_state=self.random_state)
         with warnings.catch_warnings():
             # irrelevant covariates reach the length-scale bound: that is ARD pruning them, not a failure
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp_.fit(self.scaler_.transform(X), np.asarray(y, dtype=float))
+            self.gp_.fit(self.scaler_.transform(X), (y - self.y_mean_) / self.y_scale_)
         return self
 
     def predict(self, X):
-        return self.gp_.predict(self.scaler_.transform(np.asarray(X, dtype=float)))
+        return self.y_mean_ + self.y_scale_ * self.gp_.predict(self.scaler_.transform(np.asarray(X, dtype=float)))
 
     def loo_predict(self) -> np.ndarray:
         """Leave-one-out predictions of the training outcomes, in closed form.
@@ -97,8 +103,8 @@ class ARDGaussianProcess(RegressorMixin, BaseEstimator):
 
         gp = self.gp_
         inv_diag = np.diag(cho_solve((gp.L_, True), np.eye(len(gp.L_))))
-        y = gp.y_train_  # normalised, as the GP saw it
-        return gp._y_train_mean + gp._y_train_std * (y - gp.alpha_ / inv_diag)
+        y = gp.y_train_  # standardised, as the GP saw it
+        return self.y_mean_ + self.y_scale_ * (y - gp.alpha_ / inv_diag)
 
 
 class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):

@@ -96,6 +96,13 @@ def test_gaussian_process_leave_one_out_equals_refitting_without_each_patient():
     assert np.mean((brute - y) ** 2) > np.mean((model.predict(X) - y) ** 2)  # held-out error exceeds in-sample
 
 
+def test_gaussian_process_on_a_constant_outcome_predicts_the_constant():
+    X = np.random.default_rng(7).normal(size=(30, 2))
+    model = ARDGaussianProcess(random_state=0).fit(X, np.full(30, 4.0))
+    assert model.predict(X[:5] + 1) == pytest.approx(np.full(5, 4.0))
+    assert model.loo_predict() == pytest.approx(np.full(30, 4.0))
+
+
 def test_smeared_leave_one_out_back_transforms_the_inner_one():
     rng = np.random.default_rng(6)
     X = rng.normal(size=(80, 2))

@@ -17,7 +17,7 @@ def test_run_writes_report(tmp_path):
     result = runner.invoke(app, ["run", "--out", str(out), "--n", "800", "--drugs", "5", "--seed", "1"])
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "report.md", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json",
-                 "risk.csv", "calibration.png", "effects_by_covariates.csv", "policies.csv", "policies.png"):  # fmt: skip
+                 "risk.csv", "calibration.png", "effects_by_covariates.csv", "policies.csv", "policies.png", "recommendations.csv"):  # fmt: skip
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert DISCLAIMER in report and "## Representation (encoders) and risk model" in report
@@ -29,6 +29,10 @@ def test_run_writes_report(tmp_path):
     table = pd.read_csv(out / "policies.csv")
     learned = table[table["policy"].isin(["effect-greedy", "policy tree", "DR bandit"])]
     assert len(learned) and (learned["mask_violations"] == 0).all() and learned["true_value"].notna().all()
+    assert "## Recommendations" in report and "Masked drugs recommended: **0**" in report
+    tiers = pd.read_csv(out / "recommendations.csv", keep_default_na=False)
+    assert len(tiers) == 800 * 5 and (tiers[tiers["tier"] == "recommended"].groupby("patient_id").size() == 1).all()
+    assert tiers["patient_id"].nunique() == 800 and (tiers.loc[tiers["tier"] == "contraindicated", "reason"] != "").all()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["patients"] == 800 and summary["disclaimer"] == DISCLAIMER
     effects = pd.read_csv(out / "effects.csv")

@@ -21,7 +21,8 @@ class RunConfig:
     e.g. ``fusion``, ``fusion_attention``, ``ecg``, ``passthrough``, or a plugged-in one)
     or ``none`` to skip the encoder stage; ``encoder_folds`` folds give the out-of-fold
     embeddings; ``policies`` learns and compares recommendation policies on them (or on the
-    raw features without an encoder); ``save_cohort`` also writes the simulated cohort and its truth under
+    raw features without an encoder) and tiers every patient's drugs (recommended /
+    alternative / contraindicated, :func:`causalrx.recommend.recommend`); ``save_cohort`` also writes the simulated cohort and its truth under
     ``<out>/data``.
     """
 
@@ -62,8 +63,8 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
     Writes ``config.yaml``, ``summary.json``, ``report.md``, ``effects.csv``,
     ``treatments.csv``, ``missingness.csv`` and ``effects.png``; with an encoder also
     ``risk.csv``, ``calibration.png`` and ``effects_by_covariates.csv``; with policies (one-step
-    cohorts) ``policies.csv`` and ``policies.png``. Returns the paths
-    written.
+    cohorts) ``policies.csv``, ``policies.png`` and ``recommendations.csv`` (tiers per patient
+    and drug). Returns the paths written.
     """
     from causalrx.data.simulate import simulate_cohort
     from causalrx.report.cohort_summary import plot_effects, summarise_cohort, to_markdown
@@ -98,6 +99,11 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
         table = policies.compare_on_cohort(sim, Z, folder, random_state=config.random_state, progress=progress)
         written.update(policies=folder / "policies.csv", policies_plot=folder / "policies.png")
         markdown = markdown.replace("## Configuration", policies.to_markdown(table) + "\n## Configuration")
+        from causalrx.report import recommendations
+
+        result, check = recommendations.recommend_on_cohort(sim, Z, folder, random_state=config.random_state)
+        written["recommendations"] = folder / "recommendations.csv"
+        markdown = markdown.replace("## Configuration", recommendations.to_markdown(result, check) + "\n## Configuration")
     (folder / "report.md").write_text(markdown)
     written["report"] = folder / "report.md"
     from causalrx.disclaimer import DISCLAIMER

@@ -1,0 +1,243 @@
+"""Recommendation tiers for a clinician: recommended / alternative / contraindicated.
+
+Every patient gets one row per drug. A drug masked by the safety layer is
+``contraindicated``, with the rules that masked it, whatever its estimated effect; among
+the allowed drugs the best by estimated effect versus the reference arm is
+``recommended`` and the others are ``alternative``, ranked. With ``require_benefit=True``
+(the default) a drug is recommended over the reference arm only when its interval lies
+above ``min_effect``; otherwise the reference arm (standard care) is recommended and the
+drug stays an alternative, so an unproven benefit is never presented as the first choice.
+
+Confidence is the normal approximation of the probability that the drug beats the
+reference arm, ``Phi(effect / se)`` with ``se`` read from the interval width; for the
+reference arm it is the probability that no allowed drug beats it, bounded by
+``1 - max_j Phi(effect_j / se_j)``. Where the estimator gives no interval (meta-learners)
+confidence is NaN and the tier rests on the point estimate alone.
+
+Drivers are the covariates that move a patient's estimated effect most, read from a
+linear surrogate of each drug's effect on the standardised covariates
+(``effect_j(x) ~ b_j + sum_f beta_jf z_f``): the contribution of covariate ``f`` is
+``beta_jf * z_f``. The surrogate's R^2 per drug (``surrogate_r2``) says how much of the
+estimated heterogeneity it explains; read the drivers in that light.
+
+Recommendations are decision support for a clinician, never a prescription: the result
+carries :data:`causalrx.disclaimer.DISCLAIMER`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from causalrx.disclaimer import DISCLAIMER
+from causalrx.effects.estimate import EffectEstimate
+from causalrx.exceptions import ValidationError, check_number
+from causalrx.safety.mask import Mask
+
+TIERS = ("recommended", "alternative", "contraindicated")
+
+
+@dataclass(frozen=True, eq=False)
+class Recommendations:
+    """Result of :func:`recommend`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per (patient, drug): ``patient_id, drug, tier, rank`` (1 = recommended,
+        2.. alternatives, NaN when contraindicated), ``effect, lower, upper`` (versus the
+        reference arm), ``confidence``, ``reason`` (the safety rules behind a
+        contraindication or a caution), ``dose_note`` and ``drivers``.
+    surrogate_r2 : Series
+        Per drug, the share of the estimated effect's variance the drivers' linear surrogate
+        explains (NaN without covariates or when the effect does not vary).
+    method : str
+        The effect estimator's method.
+    disclaimer : str
+    """
+
+    table: pd.DataFrame
+    surrogate_r2: pd.Series
+    method: str
+    disclaimer: str = DISCLAIMER
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def for_patient(self, patient_id) -> pd.DataFrame:
+        """The patient's drugs, recommended first, then alternatives, then contraindicated."""
+        rows = self.table[self.table["patient_id"] == patient_id]
+        if rows.empty:
+            raise ValidationError(f"patient_id: {patient_id!r} is not among the recommendations' patients")
+        order = rows["tier"].map({t: i for i, t in enumerate(TIERS)})
+        return rows.assign(_order=order).sort_values(["_order", "rank"]).drop(columns="_order").reset_index(drop=True)
+
+    def summary(self) -> pd.DataFrame:
+        """Patients per drug and tier, with the mean confidence of each recommended drug."""
+        counts = pd.crosstab(self.table["drug"], self.table["tier"]).reindex(columns=list(TIERS), fill_value=0)
+        drugs = list(dict.fromkeys(self.table["drug"]))
+        rec = self.table[self.table["tier"] == "recommended"]
+        counts["mean_confidence_when_recommended"] = rec.groupby("drug")["confidence"].mean()
+        return counts.reindex(drugs).rename_axis(None, axis=1).reset_index()
+
+
+def recommend(
+    effect: EffectEstimate, mask, X=None, *, feature_names=None, patient_ids=None, require_benefit: bool = True,
+    min_effect: float = 0.0, n_drivers: int = 3,
+) -> Recommendations:  # fmt: skip
+    """Tiers, confidence and drivers for every patient and drug.
+
+    Parameters
+    ----------
+    effect : EffectEstimate
+        Effects versus the reference arm (column 0), e.g. of the net benefit
+        (:func:`causalrx.effects.net_benefit`); higher is better.
+    mask : Mask or bool array (n, k)
+        The safety mask (True = allowed). A :class:`~causalrx.safety.Mask` also gives the
+        reasons and dose notes, and its drugs are matched to the effect's by name; a bare
+        array is taken in the effect's drug order and its reasons read "masked by the
+        safety mask". The reference arm must be allowed for every patient.
+    X : array or DataFrame (n, d), optional
+        The covariates the effects were estimated on, for the drivers.
+    feature_names : list of str, optional
+        Covariate names (default: the DataFrame's columns, else ``x0..``).
+    patient_ids : array (n,), optional
+        Default: the Mask's patient ids, else ``0..n-1``.
+    require_benefit : bool
+        Recommend a drug over the reference arm only when its interval's lower bound
+        exceeds ``min_effect`` (or, without an interval, its point estimate does).
+    min_effect : float
+        The smallest effect worth a change from the reference arm (outcome units).
+    n_drivers : int
+        Covariates listed per row (0 for none).
+    """
+    if not isinstance(effect, EffectEstimate):
+        raise ValidationError(f"effect: expected an EffectEstimate, got {type(effect).__name__}")
+    ite, lower, upper = (np.asarray(a, dtype=float) for a in (effect.ite, effect.lower, effect.upper))
+    n, k = ite.shape
+    names = tuple(effect.action_names)
+    if not np.isfinite(ite).all():
+        raise ValidationError(f"effect: the ite contains {int((~np.isfinite(ite)).sum())} non-finite value(s); effects must be finite to rank drugs")
+    check_number("min_effect", min_effect, zero_ok=True)
+    if not isinstance(require_benefit, (bool, np.bool_)):
+        raise ValidationError(f"require_benefit: expected True or False, got {require_benefit!r}")
+    if isinstance(n_drivers, bool) or not isinstance(n_drivers, (int, np.integer)) or n_drivers < 0:
+        raise ValidationError(f"n_drivers: expected a non-negative integer, got {n_drivers!r}")
+    allowed, reason, dose_note, mask_ids = _mask_cells(mask, names, n)
+    if not allowed[:, 0].all():
+        raise ValidationError(f"mask: the reference arm {names[0]!r} is masked for {int((~allowed[:, 0]).sum())} patient(s); "
+                              "it must stay allowed so that every patient keeps an option")  # fmt: skip
+    ids = np.asarray(patient_ids) if patient_ids is not None else (mask_ids if mask_ids is not None else np.arange(n))
+    if len(ids) != n:
+        raise ValidationError(f"patient_ids: expected {n} ids to match the effect's rows, got {len(ids)}")
+
+    z = norm.ppf(1 - effect.alpha / 2)
+    se = (upper - lower) / (2 * z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beats_reference = np.where(se > 0, norm.cdf(ite / se), np.where(ite > 0, 1.0, np.where(ite < 0, 0.0, 0.5)))
+    beats_reference[:, 0] = np.nan
+    has_interval = np.isfinite(lower) & np.isfinite(upper)
+    evidence = np.where(has_interval, lower, ite)
+    eligible = allowed & ((evidence > min_effect) if require_benefit else True)
+    eligible[:, 0] = True  # the reference arm is always a valid first choice
+    best = np.argmax(np.where(eligible, ite, -np.inf), axis=1)
+
+    # ranks: recommended first, then the other allowed drugs by estimated effect
+    score = np.where(allowed, ite, -np.inf)
+    score[np.arange(n), best] = np.inf
+    order = np.argsort(-score, axis=1, kind="stable")
+    rank = np.empty((n, k))
+    rank[np.arange(n)[:, None], order] = np.arange(1, k + 1)
+    rank[~allowed] = np.nan
+    tier = np.where(allowed, "alternative", "contraindicated").astype(object)
+    tier[np.arange(n), best] = "recommended"
+
+    rival = np.where(allowed[:, 1:], np.nan_to_num(beats_reference[:, 1:], nan=0.0), 0.0)
+    reference_conf = 1 - rival.max(axis=1) if k > 1 else np.ones(n)
+    confidence = beats_reference.copy()
+    confidence[~has_interval & (np.arange(k) > 0)] = np.nan
+    rivals_known = (has_interval | ~allowed)[:, 1:].all(axis=1)
+    confidence[:, 0] = np.where(rivals_known, reference_conf, np.nan)
+
+    drivers, r2 = _drivers(ite, X, feature_names, n_drivers, names)
+    table = pd.DataFrame({
+        "patient_id": np.repeat(ids, k), "drug": np.tile(np.asarray(names, dtype=object), n), "tier": tier.ravel(),
+        "rank": rank.ravel(), "effect": ite.ravel(), "lower": lower.ravel(), "upper": upper.ravel(),
+        "confidence": confidence.ravel(), "reason": reason.ravel(), "dose_note": dose_note.ravel(), "drivers": drivers.ravel(),
+    })  # fmt: skip
+    return Recommendations(table=table, surrogate_r2=r2, method=effect.method)
+
+
+def _mask_cells(mask, names, n):
+    """Allowed (n, k) in the effect's drug order, with the reasons and dose notes per cell."""
+    k = len(names)
+    reason = np.full((n, k), "", dtype=object)
+    dose_note = np.full((n, k), "", dtype=object)
+    if isinstance(mask, Mask):
+        missing = [d for d in names if d not in mask.drugs]
+        if missing:
+            raise ValidationError(f"mask: drug(s) {missing} of the effect estimate are not in the mask (mask drugs: {list(mask.drugs)})")
+        cols = [mask.drugs.index(d) for d in names]
+        allowed = np.asarray(mask.allowed, dtype=bool)[:, cols]
+        if allowed.shape[0] != n:
+            raise ValidationError(f"mask: expected {n} patients to match the effect's rows, got {allowed.shape[0]}")
+        where = {c: j for j, c in enumerate(cols)}
+        for f in mask.firings:
+            for c in f.columns:
+                if c not in where:
+                    continue
+                j = where[c]
+                text = f"{f.rule.id}: {f.rule.reason} ({f.rule.source})"
+                reason[f.patients, j] = [f"{r}; {text}" if r else text for r in reason[f.patients, j]]
+                if f.rule.dose_note:
+                    dose_note[f.patients, j] = [f"{d}; {f.rule.dose_note}" if d else f.rule.dose_note for d in dose_note[f.patients, j]]
+        return allowed, reason, dose_note, np.asarray(mask.patient_ids)
+    allowed = np.asarray(mask)
+    if allowed.shape != (n, k):
+        raise ValidationError(f"mask: expected a bool array of shape ({n}, {k}) to match the effect, got {allowed.shape}")
+    if allowed.dtype != bool:
+        raise ValidationError(f"mask: expected a bool array (True = allowed), got dtype {allowed.dtype}")
+    reason[~allowed] = "masked by the safety mask (pass the Mask for its rules)"
+    return allowed, reason, dose_note, None
+
+
+def _drivers(ite, X, feature_names, n_drivers, names):
+    """Top covariate contributions per cell from a per-drug linear surrogate of the effect."""
+    n, k = ite.shape
+    empty = np.full((n, k), "", dtype=object)
+    if X is None or n_drivers == 0:
+        return empty, pd.Series(np.nan, index=list(names), name="surrogate_r2")
+    if isinstance(X, pd.DataFrame):
+        feature_names = list(X.columns) if feature_names is None else feature_names
+        X = X.to_numpy(dtype=float)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[0] != n:
+        raise ValidationError(f"X: expected a 2-D array with {n} rows to match the effect, got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValidationError("X: covariates contain NaN or inf; impute them first (causalrx.prep)")
+    names_f = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(X.shape[1])]
+    if len(names_f) != X.shape[1]:
+        raise ValidationError(f"feature_names: expected {X.shape[1]} names, got {len(names_f)}")
+    sd = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    design = np.column_stack([np.ones(n), Z])
+    coef, *_ = np.linalg.lstsq(design, ite, rcond=None)  # (1 + d, k)
+    fitted = design @ coef
+    var = ite.var(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(var > 1e-12, 1 - ((ite - fitted) ** 2).mean(axis=0) / var, np.nan)
+    out = empty.copy()
+    top = min(n_drivers, Z.shape[1])
+    labels = np.asarray(names_f, dtype=object)
+    for j in range(1, k):  # column 0 is the reference arm: no effect to explain
+        if not np.isfinite(r2[j]):
+            continue
+        contrib = Z * coef[1:, j]
+        idx = np.argsort(-np.abs(contrib), axis=1)[:, :top]
+        picked = np.take_along_axis(contrib, idx, axis=1)
+        tiny = 1e-6 * max(float(np.sqrt(var[j])), 1e-12)  # numerical zeros are not drivers
+        out[:, j] = [", ".join(f"{lab} ({v:+.2g})" for lab, v in zip(labels[i], p) if abs(v) > tiny) for i, p in zip(idx, picked)]
+    return out, pd.Series(r2, index=list(names), name="surrogate_r2")

@@ -62,21 +62,24 @@ def test_tiers_on_true_effects_follow_the_masked_oracle_with_reasons():
 def test_benefit_must_be_established_before_a_drug_replaces_the_reference_arm():
     # drug 1 is better by its point estimate, but its 95% interval crosses zero
     effect = estimate([[0.0, 0.5, -0.2]], np.array([[0.0, 0.98, 0.1]]))
-    strict = recommend(effect, np.ones((1, 3), bool)).table
+    strict = recommend(effect, np.ones((1, 3), bool), require_benefit=True).table
     assert strict["tier"].tolist() == ["recommended", "alternative", "alternative"]
     assert strict["rank"].tolist() == [1, 2, 3]
-    loose = recommend(effect, np.ones((1, 3), bool), require_benefit=False).table
-    assert loose["tier"].tolist() == ["alternative", "recommended", "alternative"]
-    # a minimum worthwhile effect also holds back a drug whose interval sits just above zero
+    best_guess = recommend(effect, np.ones((1, 3), bool)).table  # default: the best point estimate
+    assert best_guess["tier"].tolist() == ["alternative", "recommended", "alternative"]
+    # a minimum worthwhile effect holds back a drug whose interval sits just above zero ...
     sure = estimate([[0.0, 0.5]], np.array([[0.0, 0.3]]))
-    assert recommend(sure, np.ones((1, 2), bool)).table["tier"].tolist() == ["alternative", "recommended"]
-    assert recommend(sure, np.ones((1, 2), bool), min_effect=0.25).table["tier"].tolist() == ["recommended", "alternative"]
+    assert recommend(sure, np.ones((1, 2), bool), require_benefit=True).table["tier"].tolist() == ["alternative", "recommended"]
+    assert recommend(sure, np.ones((1, 2), bool), require_benefit=True, min_effect=0.25).table["tier"].tolist() == [
+        "recommended", "alternative"]  # fmt: skip
+    # ... and, without the interval requirement, one whose point estimate is below it
+    assert recommend(sure, np.ones((1, 2), bool), min_effect=0.6).table["tier"].tolist() == ["recommended", "alternative"]
 
 
 def test_confidence_is_the_normal_probability_of_beating_the_reference():
     z = norm.ppf(0.975)
     effect = estimate([[0.0, 1.0, -0.5]], np.array([[0.0, z, 2 * z]]))  # se 1 and 2
-    table = recommend(effect, np.ones((1, 3), bool), require_benefit=False).table
+    table = recommend(effect, np.ones((1, 3), bool)).table
     assert table["confidence"].iloc[1] == pytest.approx(norm.cdf(1.0))
     assert table["confidence"].iloc[2] == pytest.approx(norm.cdf(-0.25))
     assert table["confidence"].iloc[0] == pytest.approx(1 - norm.cdf(1.0))  # no allowed drug beats the reference
@@ -85,7 +88,7 @@ def test_confidence_is_the_normal_probability_of_beating_the_reference():
     assert masked["confidence"].iloc[0] == pytest.approx(1 - norm.cdf(-0.25))
     bare = EffectEstimate(np.array([[0.0, 1.0]]), np.full((1, 2), np.nan), np.full((1, 2), np.nan), np.zeros(2),
                           np.zeros(2), np.zeros(2), "T-learner", ("a", "b"))  # fmt: skip
-    table = recommend(bare, np.ones((1, 2), bool)).table
+    table = recommend(bare, np.ones((1, 2), bool), require_benefit=True).table  # the point estimate decides
     assert table["tier"].tolist() == ["alternative", "recommended"] and table["confidence"].isna().all()
 
 

@@ -101,14 +101,16 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
         markdown = markdown.replace("## Configuration", policies.to_markdown(table) + "\n## Configuration")
         from causalrx.report import recommendations
 
-        result, check = recommendations.recommend_on_cohort(sim, Z, folder, random_state=config.random_state)
+        result, checks = recommendations.recommend_on_cohort(sim, Z, folder, random_state=config.random_state, progress=progress)
         written["recommendations"] = folder / "recommendations.csv"
-        markdown = markdown.replace("## Configuration", recommendations.to_markdown(result, check) + "\n## Configuration")
+        markdown = markdown.replace("## Configuration", recommendations.to_markdown(result, checks) + "\n## Configuration")
     (folder / "report.md").write_text(markdown)
     written["report"] = folder / "report.md"
     from causalrx.disclaimer import DISCLAIMER
 
     payload = {"disclaimer": DISCLAIMER, "counts": summary.counts, "effects": summary.effects.to_dict(orient="records")}
+    if "recommendations" in written:
+        payload["recommendations"] = checks.to_dict(orient="records")
     (folder / "summary.json").write_text(json.dumps(payload, indent=2, default=float))
     written["summary"] = folder / "summary.json"
     if config.save_cohort:

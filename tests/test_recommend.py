@@ -125,5 +125,10 @@ def test_clear_errors():
         recommend(effect, np.ones((2, 3), bool)).for_patient(7)
     sim = simulate_cohort(n=200, n_drugs=3, random_state=1)
     mask = RuleSet.default().evaluate(sim.cohort)
+    names = tuple(sim.cohort.action_names)
+    features = sim.cohort.feature_table()[["age"]]
+    assert len(recommend(estimate(np.zeros((200, 3)), 0.1, names), mask, features).table) == 600
+    with pytest.raises(ValidationError, match="does not follow the mask's patient order"):
+        recommend(estimate(np.zeros((200, 3)), 0.1, names), mask, features.iloc[::-1])
     with pytest.raises(ValidationError, match=r"drug\(s\) \['d1', 'd2'\] of the effect estimate are not in the mask"):
         recommend(estimate(np.zeros((200, 3)), 0.1, ("standard_care", "d1", "d2")), mask)

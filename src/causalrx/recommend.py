@@ -136,6 +136,10 @@ def recommend(
     if not allowed[:, 0].all():
         raise ValidationError(f"mask: the reference arm {names[0]!r} is masked for {int((~allowed[:, 0]).sum())} patient(s); "
                               "it must stay allowed so that every patient keeps an option")  # fmt: skip
+    if isinstance(X, pd.DataFrame) and mask_ids is not None and not isinstance(X.index, pd.RangeIndex):
+        if len(X.index) != len(mask_ids) or not np.array_equal(np.asarray(X.index), mask_ids):
+            raise ValidationError("X: its index (patient ids) does not follow the mask's patient order; reorder X "
+                                  "(and the effect rows) to mask.patient_ids")  # fmt: skip
     ids = np.asarray(patient_ids) if patient_ids is not None else (mask_ids if mask_ids is not None else np.arange(n))
     if len(ids) != n:
         raise ValidationError(f"patient_ids: expected {n} ids to match the effect's rows, got {len(ids)}")

@@ -35,10 +35,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from causalrx.data.feedback import check_context
 from causalrx.disclaimer import DISCLAIMER
 from causalrx.effects.estimate import EffectEstimate
 from causalrx.exceptions import ValidationError, check_number
 from causalrx.safety.mask import Mask
+from causalrx.safety.scores import masked_argmax
 
 TIERS = ("recommended", "alternative", "contraindicated")
 
@@ -153,7 +155,7 @@ def recommend(
     evidence = np.where(has_interval, lower, ite) if require_benefit else ite
     eligible = allowed & (evidence > min_effect)
     eligible[:, 0] = True  # the reference arm is always a valid first choice
-    best = np.argmax(np.where(eligible, ite, -np.inf), axis=1)
+    best = masked_argmax(ite, eligible)
 
     # ranks: recommended first, then the other allowed drugs by estimated effect
     score = np.where(allowed, ite, -np.inf)
@@ -223,11 +225,9 @@ def _drivers(ite, X, feature_names, n_drivers, names):
     if isinstance(X, pd.DataFrame):
         feature_names = list(X.columns) if feature_names is None else feature_names
         X = X.to_numpy(dtype=float)
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2 or X.shape[0] != n:
+    X = check_context("X", X)  # 2-d and finite, naming the columns that are not
+    if X.shape[0] != n:
         raise ValidationError(f"X: expected a 2-D array with {n} rows to match the effect, got shape {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValidationError("X: covariates contain NaN or inf; impute them first (causalrx.prep)")
     names_f = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(X.shape[1])]
     if len(names_f) != X.shape[1]:
         raise ValidationError(f"feature_names: expected {X.shape[1]} names, got {len(names_f)}")

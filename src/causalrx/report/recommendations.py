@@ -14,7 +14,7 @@ from causalrx.data.utility import Utility
 from causalrx.effects import DRLearner, cohort_inputs, net_benefit
 from causalrx.effects.estimate import reference_first
 from causalrx.recommend import Recommendations, recommend
-from causalrx.report.representation import raw_covariates
+from causalrx.report.representation import raw_feature_table
 from causalrx.safety import RuleSet
 
 
@@ -37,10 +37,7 @@ def recommend_on_cohort(sim: SimulatedCohort, Z: np.ndarray, folder: Path, *, ra
         steps.update()
     net = net_benefit(*effects, Utility(sim.truth.harm_weight))
     mask = RuleSet.default().evaluate(cohort)
-    features = cohort.feature_table()
-    features = features.loc[:, ~features.columns.str.startswith("genomics.snp")]
-    X = raw_covariates(cohort)
-    result = recommend(net, mask, X, feature_names=list(features.columns))
+    result = recommend(net, mask, raw_feature_table(cohort))  # indexed by patient id: checked against the mask's order
     strict = recommend(net, mask, require_benefit=True, n_drivers=0)
     steps.update()
     steps.close()
@@ -50,17 +47,16 @@ def recommend_on_cohort(sim: SimulatedCohort, Z: np.ndarray, folder: Path, *, ra
     allowed, value = mask.allowed[:, order], sim.truth.expected_reward[:, order]
     best = np.where(allowed, value, -np.inf).max(axis=1)
     rows = np.arange(len(best))
-    checks = []
-    for label, rec in (("best point estimate (default)", result), ("require_benefit=True", strict)):
-        chosen = (rec.table["tier"].to_numpy().reshape(-1, len(names)) == "recommended").argmax(axis=1)
-        checks.append({"mode": label, "masked_drugs_recommended": int((~allowed[rows, chosen]).sum()),
-                       "share_equal_to_masked_oracle": float(np.mean(value[rows, chosen] == best)),
-                       "mean_true_regret": float(np.mean(best - value[rows, chosen])),
-                       "share_reference_recommended": float(np.mean(chosen == 0))})  # fmt: skip
-    checks.append({"mode": "clinicians (logged)", "masked_drugs_recommended": int((~allowed[rows, action]).sum()),
-                   "share_equal_to_masked_oracle": float(np.mean(value[rows, action] == best)),
-                   "mean_true_regret": float(np.mean(best - value[rows, action])),
-                   "share_reference_recommended": float(np.mean(action == 0))})  # fmt: skip
+
+    def against_truth(mode: str, chosen: np.ndarray) -> dict:
+        return {"mode": mode, "masked_drugs_recommended": int((~allowed[rows, chosen]).sum()),
+                "share_equal_to_masked_oracle": float(np.mean(value[rows, chosen] == best)),
+                "mean_true_regret": float(np.mean(best - value[rows, chosen])),
+                "share_reference_recommended": float(np.mean(chosen == 0))}  # fmt: skip
+
+    checks = [against_truth(mode, (rec.table["tier"].to_numpy().reshape(-1, len(names)) == "recommended").argmax(axis=1))
+              for mode, rec in (("best point estimate (default)", result), ("require_benefit=True", strict))]  # fmt: skip
+    checks.append(against_truth("clinicians (logged)", action))
     return result, pd.DataFrame(checks)
 
 

@@ -33,11 +33,18 @@ class RepresentationResult:
         return self.effects
 
 
-def raw_covariates(cohort) -> np.ndarray:
-    """The cohort's feature table without raw SNP dosages, median-imputed (a label-free step)."""
+def raw_feature_table(cohort) -> pd.DataFrame:
+    """The cohort's feature table without raw SNP dosages, median-imputed (a label-free step),
+    indexed by patient id."""
     X = cohort.feature_table()
     X = X.loc[:, ~X.columns.str.startswith("genomics.snp")]
-    return SimpleImputer(strategy="median", keep_empty_features=True).fit_transform(X)
+    filled = SimpleImputer(strategy="median", keep_empty_features=True).fit_transform(X)
+    return pd.DataFrame(filled, index=X.index, columns=X.columns)
+
+
+def raw_covariates(cohort) -> np.ndarray:
+    """:func:`raw_feature_table` as an array."""
+    return raw_feature_table(cohort).to_numpy()
 
 
 def encode_and_estimate(sim: SimulatedCohort, encoder: str, *, folds: int = 3, target: str = "disease", random_state: int = 0,

@@ -7,44 +7,105 @@ import pytest
 from causalrx.exceptions import ValidationError
 from causalrx.safety import RuleSet
 
-DRUGS = ("standard_care", "clopidogrel", "simvastatin", "metformin", "sotalol", "warfarin", "allopurinol", "carbamazepine",
-         "abacavir", "codeine", "tramadol", "hydroxychloroquine", "amoxicillin", "azathioprine", "mercaptopurine",
-         "fluorouracil", "capecitabine", "rasburicase", "co_trimoxazole")  # fmt: skip
+from causalrx.safety.vocabulary import default_vocabulary
+
+DRUGS = tuple(default_vocabulary().drugs)  # every drug the rules know, the reference arm first
 
 HEALTHY = dict(
     patient_id="p", age=50.0, sex="M", weight_kg=80.0, egfr=90.0, qtc_ms=410.0, pregnant=False, allergy_penicillin=False,
     allergy_sulfonamide=False, on_nsaid=False, on_clarithromycin=False, on_omeprazole=False, CYP2C19="normal",
-    CYP2D6="normal", CYP2C9="normal", VKORC1="GG", SLCO1B1="normal function", TPMT="normal", NUDT15="normal",
-    DPYD="normal", G6PD="normal", **{"HLA-B*57:01": "negative", "HLA-B*58:01": "negative", "HLA-B*15:02": "negative"},
+    CYP2D6="normal", CYP2C9="normal", CYP2C9_activity=2.0, VKORC1="GG", SLCO1B1="normal function", TPMT="normal",
+    NUDT15="normal", DPYD="normal", DPYD_activity=2.0, G6PD="normal", CYP3A5="poor", CYP2B6="normal", UGT1A1="normal",
+    RYR1="uncertain susceptibility", CACNA1S="uncertain susceptibility", **{"MT-RNR1": "normal risk", "CYP4F2*3": "negative"},
+    **{"HLA-B*57:01": "negative", "HLA-B*58:01": "negative", "HLA-B*15:02": "negative", "HLA-A*31:01": "negative"},
 )  # fmt: skip
+# fires on every genotyped patient (a dose note), so the healthy patient has it too
+ALWAYS = {"cpic-warfarin-genotype-dosing"}
+NSAIDS = ["celecoxib", "flurbiprofen", "ibuprofen", "lornoxicam"]
+HYDANTOINS = ["phenytoin", "fosphenytoin"]
+THIOPURINES = ["azathioprine", "mercaptopurine"]
+FLUORO = ["fluorouracil", "capecitabine"]
+OPIOIDS = ["codeine", "tramadol"]
+TCAS = ["amitriptyline", "nortriptyline"]
+PPIS = ["omeprazole", "lansoprazole", "pantoprazole", "dexlansoprazole"]
+MH = ["desflurane", "enflurane", "halothane", "isoflurane", "methoxyflurane", "sevoflurane", "succinylcholine"]
+AMINOGLYCOSIDES = ["amikacin", "gentamicin", "kanamycin", "plazomicin", "streptomycin", "tobramycin"]
+IM1 = {"CYP2C9": "intermediate", "CYP2C9_activity": 1.0}
+IM15 = {"CYP2C9": "intermediate", "CYP2C9_activity": 1.5}
+PM9 = {"CYP2C9": "poor", "CYP2C9_activity": 0.5}
 
 # rule id -> (fields that make it hold, fields that keep it from holding, drugs it concerns, words of the reason)
 CASES = {
-    "cpic-cyp2c19-clopidogrel-pm": ({"CYP2C19": "poor"}, {"CYP2C19": "rapid"}, ["clopidogrel"], "poor metaboliser"),
-    "cpic-cyp2c19-clopidogrel-im": ({"CYP2C19": "intermediate"}, {"CYP2C19": "normal"}, ["clopidogrel"], "intermediate"),
+    "cpic-cyp2c19-clopidogrel-pm-acs-pci": ({"CYP2C19": "likely poor"}, {"CYP2C19": "rapid"}, ["clopidogrel"], "prasugrel or ticagrelor"),
+    "cpic-cyp2c19-clopidogrel-im-acs-pci": ({"CYP2C19": "likely intermediate"}, {"CYP2C19": "normal"}, ["clopidogrel"], "standard-dose (75 mg)"),
+    "cpic-cyp2c19-clopidogrel-pm-cardiovascular": ({"CYP2C19": "poor"}, {"CYP2C19": "intermediate"}, ["clopidogrel"], "avoid clopidogrel"),
+    "cpic-cyp2c19-clopidogrel-pm-neurovascular": ({"CYP2C19": "poor"}, {"CYP2C19": "ultrarapid"}, ["clopidogrel"], "alternative P2Y12"),
+    "cpic-cyp2c19-clopidogrel-im-neurovascular": ({"CYP2C19": "intermediate"}, {"CYP2C19": "normal"}, ["clopidogrel"], "intermediate"),
     "cpic-hlab5701-abacavir": ({"HLA-B*57:01": "positive"}, {}, ["abacavir"], "hypersensitivity"),
     "cpic-hlab5801-allopurinol": ({"HLA-B*58:01": "positive"}, {}, ["allopurinol"], "SCAR"),
     "cpic-hlab1502-carbamazepine": ({"HLA-B*15:02": "positive"}, {}, ["carbamazepine"], "SJS/TEN"),
-    "cpic-slco1b1-simvastatin-poor": ({"SLCO1B1": "poor function"}, {"SLCO1B1": "decreased function"}, ["simvastatin"], "myopathy"),
-    "cpic-slco1b1-simvastatin-decreased": ({"SLCO1B1": "decreased function"}, {}, ["simvastatin"], "myopathy"),
-    "cpic-tpmt-nudt15-thiopurines-poor": ({"NUDT15": "poor"}, {"TPMT": "intermediate"}, ["azathioprine", "mercaptopurine"], "myelosuppression"),
-    "cpic-tpmt-nudt15-thiopurines-intermediate": ({"TPMT": "intermediate"}, {}, ["azathioprine", "mercaptopurine"], "myelosuppression"),
-    "cpic-dpyd-fluoropyrimidines-poor": ({"DPYD": "poor"}, {"DPYD": "intermediate"}, ["fluorouracil", "capecitabine"], "toxicity"),
-    "cpic-dpyd-fluoropyrimidines-intermediate": ({"DPYD": "intermediate"}, {}, ["fluorouracil", "capecitabine"], "toxicity"),
-    "cpic-cyp2d6-codeine": ({"CYP2D6": "ultrarapid"}, {"CYP2D6": "intermediate"}, ["codeine", "tramadol"], "ultrarapid"),
-    "cpic-cyp2c9-vkorc1-warfarin": ({"CYP2C9": "intermediate", "VKORC1": "GA"}, {"CYP2C9": "intermediate", "VKORC1": "GG"}, ["warfarin"], "sensitivity"),
-    "cpic-g6pd-rasburicase-deficient": ({"G6PD": "deficient"}, {"G6PD": "variable"}, ["rasburicase"], "haemolytic"),
+    "cpic-hlaa3101-carbamazepine": ({"HLA-A*31:01": "positive"}, {}, ["carbamazepine"], "HLA-A*31:01 carrier"),
+    "cpic-hlab1502-oxcarbazepine": ({"HLA-B*15:02": "positive"}, {}, ["oxcarbazepine"], "do not use oxcarbazepine"),
+    "cpic-hlab1502-phenytoin": ({"HLA-B*15:02": "positive"}, {}, HYDANTOINS, "phenytoin-naive"),
+    "cpic-cyp2c9-phenytoin-pm": (PM9, IM15, HYDANTOINS, "reduced phenytoin clearance"),
+    "cpic-cyp2c9-phenytoin-im-as1": (IM1, IM15, HYDANTOINS, "activity score 1.0"),
+    "cpic-cyp2c9-nsaids-im-as1": (IM1, IM15, NSAIDS, "activity score 1.0"),
+    "cpic-cyp2c9-nsaids-pm": (PM9, IM1, NSAIDS, "poor metaboliser"),
+    "cpic-cyp2c9-meloxicam-im-as1": (IM1, IM15, ["meloxicam"], "higher meloxicam exposure"),
+    "cpic-cyp2c9-meloxicam-pm": (PM9, IM1, ["meloxicam"], "half-life"),
+    "cpic-cyp2c9-oxicams": (IM1, IM15, ["piroxicam", "tenoxicam"], "piroxicam/tenoxicam"),
+    "cpic-slco1b1-simvastatin-poor": ({"SLCO1B1": "poor function"}, {"SLCO1B1": "decreased function"}, ["simvastatin"], "alternative statin"),
+    "cpic-slco1b1-simvastatin-decreased": ({"SLCO1B1": "possible decreased function"}, {"SLCO1B1": "increased function"}, ["simvastatin"], "myopathy"),
+    "cpic-slco1b1-atorvastatin-decreased": ({"SLCO1B1": "decreased function"}, {"SLCO1B1": "normal function"}, ["atorvastatin"], "atorvastatin"),
+    "cpic-slco1b1-atorvastatin-poor": ({"SLCO1B1": "poor function"}, {"SLCO1B1": "decreased function"}, ["atorvastatin"], "markedly higher"),
+    "cpic-thiopurines-pm-nonmalignant": ({"TPMT": "poor"}, {"TPMT": "intermediate"}, THIOPURINES, "non-thiopurine"),
+    "cpic-thiopurines-pm-malignancy": ({"NUDT15": "poor"}, {"NUDT15": "possible intermediate"}, THIOPURINES, "life-threatening"),
+    "cpic-thiopurines-im": ({"TPMT": "possible intermediate"}, {"TPMT": "normal"}, THIOPURINES, "possible intermediate"),
+    "cpic-dpyd-fluoropyrimidines-poor": ({"DPYD": "poor", "DPYD_activity": 0.5}, {"DPYD": "intermediate", "DPYD_activity": 1.0}, FLUORO, "avoid 5-fluorouracil"),
+    "cpic-dpyd-fluoropyrimidines-as1": ({"DPYD": "intermediate", "DPYD_activity": 1.0}, {"DPYD": "intermediate", "DPYD_activity": 1.5}, FLUORO, "activity score 1.0"),
+    "cpic-dpyd-fluoropyrimidines-as15": ({"DPYD": "intermediate", "DPYD_activity": 1.5}, {"DPYD": "intermediate", "DPYD_activity": 1.0}, FLUORO, "activity score 1.5"),
+    "cpic-cyp2d6-opioids-um": ({"CYP2D6": "ultrarapid"}, {"CYP2D6": "normal"}, OPIOIDS, "toxic"),
+    "cpic-cyp2d6-opioids-pm": ({"CYP2D6": "poor"}, {"CYP2D6": "intermediate"}, OPIOIDS, "no analgesia"),
+    "cpic-cyp2d6-opioids-im": ({"CYP2D6": "intermediate"}, {"CYP2D6": "normal"}, OPIOIDS, "less active metabolite"),
+    "cpic-cyp2d6-tricyclics-um": ({"CYP2D6": "ultrarapid"}, {"CYP2D6": "normal"}, TCAS, "lack of efficacy"),
+    "cpic-cyp2d6-tricyclics-pm": ({"CYP2D6": "poor"}, {"CYP2D6": "intermediate"}, TCAS, "side effects"),
+    "cpic-cyp2d6-tricyclics-im": ({"CYP2D6": "intermediate"}, {"CYP2D6": "normal"}, TCAS, "higher tricyclic levels"),
+    "cpic-cyp2c19-amitriptyline-um-rm": ({"CYP2C19": "rapid"}, {"CYP2C19": "normal"}, ["amitriptyline"], "nortriptyline ratio"),
+    "cpic-cyp2c19-amitriptyline-pm": ({"CYP2C19": "poor"}, {"CYP2C19": "intermediate"}, ["amitriptyline"], "higher amitriptyline"),
+    "cpic-cyp2d6-tamoxifen-pm": ({"CYP2D6": "poor"}, {"CYP2D6": "normal"}, ["tamoxifen"], "aromatase inhibitor"),
+    "cpic-cyp2d6-tamoxifen-im": ({"CYP2D6": "intermediate"}, {"CYP2D6": "normal"}, ["tamoxifen"], "endoxifen"),
+    "cpic-cyp2d6-setrons-um": ({"CYP2D6": "ultrarapid"}, {"CYP2D6": "poor"}, ["ondansetron", "tropisetron"], "granisetron"),
+    "cpic-cyp2c19-voriconazole-adult-um-pm": ({"CYP2C19": "ultrarapid"}, {"CYP2C19": "ultrarapid", "age": 10.0}, ["voriconazole"], "isavuconazole"),
+    "cpic-cyp2c19-voriconazole-adult-rm": ({"CYP2C19": "rapid"}, {"CYP2C19": "intermediate"}, ["voriconazole"], "sub-therapeutic"),
+    "cpic-cyp2c19-voriconazole-child-um-rm": ({"CYP2C19": "rapid", "age": 10.0}, {"CYP2C19": "rapid"}, ["voriconazole"], "child"),
+    "cpic-cyp2c19-voriconazole-child-pm": ({"CYP2C19": "poor", "age": 10.0}, {"CYP2C19": "poor"}, ["voriconazole"], "child"),
+    "cpic-cyp2c19-citalopram-um": ({"CYP2C19": "ultrarapid"}, {"CYP2C19": "rapid"}, ["citalopram", "escitalopram"], "lack of efficacy"),
+    "cpic-cyp2c19-citalopram-pm": ({"CYP2C19": "likely poor"}, {"CYP2C19": "intermediate"}, ["citalopram", "escitalopram"], "QT"),
+    "cpic-cyp2c19-sertraline-pm": ({"CYP2C19": "poor"}, {"CYP2C19": "ultrarapid"}, ["sertraline"], "sertraline"),
+    "cpic-cyp2c19-ppi-um": ({"CYP2C19": "ultrarapid"}, {"CYP2C19": "normal"}, PPIS, "treatment failure"),
+    "cpic-cyp2c19-ppi-rm": ({"CYP2C19": "rapid"}, {"CYP2C19": "normal"}, PPIS, "rapid metaboliser"),
+    "cpic-cyp2c19-ppi-im": ({"CYP2C19": "likely intermediate"}, {"CYP2C19": "normal"}, PPIS, "intermediate metaboliser"),
+    "cpic-cyp2c19-ppi-pm": ({"CYP2C19": "poor"}, {"CYP2C19": "normal"}, PPIS, "poor metaboliser"),
+    "cpic-warfarin-genotype-dosing": ({}, {"CYP2C9": None, "VKORC1": None}, ["warfarin"], "VKORC1 -1639G>A"),
+    "cpic-warfarin-cyp4f2": ({"CYP4F2*3": "positive"}, {}, ["warfarin"], "CYP4F2*3"),
+    "cpic-g6pd-rasburicase-deficient": ({"G6PD": "deficient with CNSHA"}, {"G6PD": "variable"}, ["rasburicase"], "haemolytic"),
     "cpic-g6pd-rasburicase-variable": ({"G6PD": "variable"}, {}, ["rasburicase"], "enzyme activity"),
+    "cpic-cyp3a5-tacrolimus": ({"CYP3A5": "intermediate"}, {"CYP3A5": "poor"}, ["tacrolimus"], "expresser"),
+    "cpic-ryr1-cacna1s-malignant-hyperthermia": ({"CACNA1S": "malignant hyperthermia susceptible"}, {}, MH, "malignant hyperthermia"),
+    "cpic-ugt1a1-atazanavir-pm": ({"UGT1A1": "poor"}, {"UGT1A1": "intermediate"}, ["atazanavir"], "jaundice"),
+    "cpic-cyp2b6-efavirenz-im": ({"CYP2B6": "intermediate"}, {"CYP2B6": "rapid"}, ["efavirenz"], "CNS"),
+    "cpic-cyp2b6-efavirenz-pm": ({"CYP2B6": "poor"}, {"CYP2B6": "intermediate"}, ["efavirenz"], "much higher"),
+    "cpic-mtrnr1-aminoglycosides": ({"MT-RNR1": "increased risk"}, {"MT-RNR1": "uncertain risk"}, AMINOGLYCOSIDES, "hearing loss"),
     "renal-metformin-egfr30": ({"egfr": 29.9}, {"egfr": 30.0}, ["metformin"], "lactic acidosis"),
     "renal-metformin-egfr45": ({"egfr": 40.0}, {"egfr": 29.0}, ["metformin"], "not recommended"),
     "renal-sotalol-egfr40": ({"egfr": 39.0}, {"egfr": 40.0}, ["sotalol"], "accumulates"),
     "renal-allopurinol-egfr30": ({"egfr": 20.0}, {}, ["allopurinol"], "renal impairment"),
     "renal-cotrimoxazole-egfr30": ({"egfr": 20.0}, {}, ["co_trimoxazole"], "accumulates"),
-    "qt-prolonged-qtc": ({"sex": "F", "qtc_ms": 471.0}, {"sex": "F", "qtc_ms": 460.0}, ["sotalol", "hydroxychloroquine"], "torsades"),
+    "qt-prolonged-qtc": ({"sex": "F", "qtc_ms": 471.0}, {"sex": "F", "qtc_ms": 460.0}, ["sotalol", "hydroxychloroquine", "dofetilide"], "torsades"),
     "allergy-penicillin": ({"allergy_penicillin": True}, {}, ["amoxicillin"], "penicillin allergy"),
     "allergy-sulfonamide": ({"allergy_sulfonamide": True}, {}, ["co_trimoxazole"], "sulfonamide"),
     "pregnancy-warfarin": ({"sex": "F", "pregnant": True}, {"sex": "F"}, ["warfarin"], "embryopathy"),
-    "age-codeine-child": ({"age": 10.0}, {"age": 12.0}, ["codeine", "tramadol"], "respiratory depression"),
+    "age-codeine-child": ({"age": 10.0}, {"age": 12.0}, OPIOIDS, "respiratory depression"),
     "ddi-simvastatin-clarithromycin": ({"on_clarithromycin": True}, {}, ["simvastatin"], "CYP3A4"),
     "ddi-warfarin-nsaid": ({"on_nsaid": True}, {}, ["warfarin"], "bleeding"),
     "ddi-clopidogrel-omeprazole": ({"on_omeprazole": True}, {}, ["clopidogrel"], "omeprazole"),
@@ -58,55 +119,79 @@ def rules():
 
 def test_starter_set_is_complete(rules):
     assert {r.id for r in rules.rules} == set(CASES)
-    assert len(rules.rules) >= 15
-    assert all(r.source for r in rules.rules)
-    assert all(r.source.startswith("CPIC") for r in rules.rules if r.id.startswith("cpic"))
+    assert all(r.source and r.guideline and r.strength in ("strong", "moderate", "optional", "regulatory") for r in rules.rules)
+    assert all(r.guideline.startswith("CPIC") and r.strength != "regulatory" for r in rules.rules if r.id.startswith("cpic"))
+    assert all(2010 <= r.year <= 2023 for r in rules.rules)
+
+
+def _evaluate_case(rules, rule_id, patients):
+    rule = next(r for r in rules.rules if r.id == rule_id)
+    indications = {d: rule.indication[0] for d in rule.drugs} if rule.indication else None
+    table = pd.DataFrame([{**HEALTHY, **p, "patient_id": pid} for pid, p in patients.items()])
+    return rule, rules.evaluate(table, DRUGS, "standard_care", indications=indications)
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
 def test_each_rule_on_hand_made_patients(rules, rule_id):
     holds, fails, drugs, words = CASES[rule_id]
-    table = pd.DataFrame([{**HEALTHY, **holds, "patient_id": "yes"}, {**HEALTHY, **fails, "patient_id": "no"}, {**HEALTHY, "patient_id": "healthy"}])
-    mask = rules.evaluate(table, DRUGS)
-    rule = next(r for r in rules.rules if r.id == rule_id)
+    rule, mask = _evaluate_case(rules, rule_id, {"yes": holds, "no": fails, "healthy": {}})
     cols = [DRUGS.index(d) for d in drugs]
+    assert sorted(rule.drugs) == sorted(drugs)
     if rule.action == "contraindicated":
         assert not mask.allowed[0, cols].any()
         assert not mask.flagged[0, cols].any()
     else:
         assert mask.allowed[0, cols].all() and mask.flagged[0, cols].all()
+        assert rule.dose_note
     for drug in drugs:
-        reasons = mask.reasons(0, drug)
-        mine = [r for r in reasons if r["rule_id"] == rule_id]
+        mine = [r for r in mask.reasons("yes", drug) if r["rule_id"] == rule_id]
         assert len(mine) == 1 and words in mine[0]["reason"] and mine[0]["source"] == rule.source
-        assert all(r["rule_id"] != rule_id for r in mask.reasons(1, drug))
-    assert mask.allowed[2].all() and not mask.flagged[2].any()  # the healthy patient
+        assert mine[0]["status"] == "fired" and mine[0]["guideline"] == rule.guideline and mine[0]["strength"] == rule.strength
+        assert all(r["rule_id"] != rule_id for r in mask.reasons("no", drug))
+    healthy_rules = {r["rule_id"] for d in DRUGS for r in mask.reasons("healthy", d)}
+    assert healthy_rules <= ALWAYS
+    assert mask.allowed[2].all() and not mask.not_evaluable[2].any()
     assert mask.allowed[:, 0].all()  # the reference arm is never masked
 
 
-def test_missing_data_is_counted_not_passed(rules):
-    table = pd.DataFrame([{**HEALTHY, "CYP2C19": None, "qtc_ms": np.nan}, {**HEALTHY, "sex": "F", "qtc_ms": 480.0}])
-    mask = rules.evaluate(table, DRUGS)
-    assert mask.not_evaluable["cpic-cyp2c19-clopidogrel-pm"] == 1
-    assert mask.not_evaluable["qt-prolonged-qtc"] == 1
-    assert mask.allowed[0, DRUGS.index("sotalol")] and not mask.allowed[1, DRUGS.index("sotalol")]
-    assert "only_reference" in dir(mask)
+def test_missing_data_masks_contraindicated_drugs_pending_data(rules):
+    table = pd.DataFrame([{**HEALTHY, "patient_id": "a", "CYP2C19": None, "qtc_ms": np.nan},
+                          {**HEALTHY, "patient_id": "b", "sex": "F", "qtc_ms": 480.0}])  # fmt: skip
+    mask = rules.evaluate(table, DRUGS, "standard_care")
+    assert mask.not_evaluable_by_rule["cpic-cyp2c19-clopidogrel-pm-acs-pci"] == 1
+    assert mask.not_evaluable_by_rule["qt-prolonged-qtc"] == 1
+    sotalol, clopidogrel = DRUGS.index("sotalol"), DRUGS.index("clopidogrel")
+    assert not mask.allowed[0, sotalol] and mask.pending[0, sotalol] and not mask.contraindicated[0, sotalol]
+    assert not mask.allowed[1, sotalol] and mask.contraindicated[1, sotalol] and not mask.pending[1, sotalol]
+    assert not mask.allowed[0, clopidogrel] and mask.pending[0, clopidogrel]
+    why = [r for r in mask.reasons("a", "sotalol") if r["status"] == "not evaluable"]
+    assert why[0]["rule_id"] == "qt-prolonged-qtc" and why[0]["missing"] == "qtc_ms"
+    frame = mask.to_frame()
+    pending = frame[(frame["patient_id"] == "a") & (frame["status"] == "not evaluable")]
+    assert set(pending["missing"]) == {"CYP2C19", "qtc_ms"}
 
 
 def test_patient_with_only_the_reference_arm_is_reported():
-    table = pd.DataFrame([{**HEALTHY, "egfr": 20.0}, HEALTHY])
-    mask = RuleSet.default().evaluate(table, ("standard_care", "metformin", "sotalol"))
+    table = pd.DataFrame([{**HEALTHY, "egfr": 20.0}, {**HEALTHY, "patient_id": "q"}])
+    mask = RuleSet.default().evaluate(table, ("standard_care", "metformin", "sotalol"), "standard_care")
     assert mask.only_reference.tolist() == ["p"] and mask.allowed[0].tolist() == [True, False, False]
 
 
 def test_long_table_and_summary(rules):
-    table = pd.DataFrame([{**HEALTHY, "patient_id": "a", "CYP2D6": "ultrarapid", "on_nsaid": True}])
-    mask = rules.evaluate(table, DRUGS)
+    table = pd.DataFrame([{**HEALTHY, "patient_id": "a", "CYP2D6": "ultrarapid", "on_nsaid": True, "CYP2C9": None, "VKORC1": None}])
+    mask = rules.evaluate(table, DRUGS, "standard_care")
     frame = mask.to_frame()
-    assert set(zip(frame["drug"], frame["rule_id"])) == {("codeine", "cpic-cyp2d6-codeine"), ("tramadol", "cpic-cyp2d6-codeine"), ("warfarin", "ddi-warfarin-nsaid")}
+    codeine = {"cpic-cyp2d6-opioids-um"}
+    expected = {("codeine", r) for r in codeine} | {("tramadol", r) for r in codeine} | {("warfarin", "ddi-warfarin-nsaid")}
+    expected |= {(d, r) for r in ("cpic-cyp2d6-tricyclics-um",) for d in TCAS}
+    expected |= {(d, "cpic-cyp2d6-setrons-um") for d in ("ondansetron", "tropisetron")}
+    fired = frame[frame["status"] == "fired"]
+    assert set(zip(fired["drug"], fired["rule_id"])) == expected
+    undecided = frame[frame["status"] == "not evaluable"]  # CYP2C9 not recorded: its rules could not be decided
+    assert set(undecided["missing"]) == {"CYP2C9"} and "cpic-cyp2c9-meloxicam-pm" in set(undecided["rule_id"])
     assert frame.loc[frame["rule_id"] == "ddi-warfarin-nsaid", "dose_note"].iloc[0].startswith("avoid the NSAID")
     summary = mask.rule_summary().set_index("rule_id")
-    assert summary.loc["cpic-cyp2d6-codeine", "patients"] == 1
+    assert summary.loc["cpic-cyp2d6-opioids-um", "patients"] == 1 and summary.loc["cpic-cyp2d6-opioids-um", "strength"] == "strong"
 
 
 USER_FILE = """\
@@ -123,6 +208,9 @@ rules:
         - {field: sodium_mmol_l, lt: 130}
     action: contraindicated
     reason: lithium toxicity risk
+    guideline: local formulary
+    year: 2026
+    strength: regulatory
     source: local formulary 2026
 """
 
@@ -133,7 +221,7 @@ def test_user_rule_file_round_trip(tmp_path):
     rules = RuleSet.load(path)
     assert rules.rules[-1].id == "user-lithium-renal" and len(rules.rules) == len(CASES) + 1
     table = pd.DataFrame([{**HEALTHY, "sodium_mmol_l": 125.0}, {**HEALTHY, "sodium_mmol_l": 140.0}])
-    mask = rules.evaluate(table, ("standard_care", "lithium"))
+    mask = rules.evaluate(table, ("standard_care", "lithium"), "standard_care")
     assert mask.allowed[:, 1].tolist() == [False, True]
     written = rules.to_yaml(tmp_path / "all.yaml")
     (tmp_path / "vocab.yaml").write_text("vocabulary:\n  drugs: [lithium]\n  fields:\n    sodium_mmol_l: {type: number}\nrules: []\n")
@@ -142,27 +230,27 @@ def test_user_rule_file_round_trip(tmp_path):
 
 
 BAD = [
-    ("rules:\n  - id: x\n    drugs: [abacavir]\n    when: {field: hla_b, eq: positive}\n    action: contraindicated\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [abacavir]\n    when: {field: hla_b, eq: positive}\n    action: contraindicated\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:4: unknown field 'hla_b'"),
-    ("rules:\n  - id: x\n    drugs: [aspirinx]\n    when: {field: egfr, lt: 30}\n    action: contraindicated\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [aspirinx]\n    when: {field: egfr, lt: 30}\n    action: contraindicated\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:2: unknown drug 'aspirinx'"),
-    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, lt: 30, gt: 10}\n    action: contraindicated\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, lt: 30, gt: 10}\n    action: contraindicated\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:4: condition on 'egfr' needs exactly one operator"),
-    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, eq: low}\n    action: contraindicated\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, eq: low}\n    action: contraindicated\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:4: number field 'egfr' takes lt/le/gt/ge"),
-    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: CYP2C19, eq: slow}\n    action: contraindicated\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: CYP2C19, eq: slow}\n    action: contraindicated\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:4: value\(s\) \['slow'\] are not levels of 'CYP2C19'"),
-    ("rules:\n  - id: x\n    drugs: [metformin]\n    when:\n      all: {field: egfr, lt: 30}\n    action: caution\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when:\n      all: {field: egfr, lt: 30}\n    action: caution\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:5: 'all' takes a non-empty list"),
-    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {egfr: 30}\n    action: caution\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {egfr: 30}\n    action: caution\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:4: malformed condition"),
-    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, lt: 30}\n    action: forbid\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, lt: 30}\n    action: forbid\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:2: action must be one of"),
     ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, lt: 30}\n    action: caution\n    reason: r\n",
-     r"bad.yaml:2: rule 'x' is missing \['source'\]"),
-    ("rules:\n  - id: x\n    drug: [metformin]\n    when: {field: egfr, lt: 30}\n    action: caution\n    reason: r\n    source: s\n",
+     r"bad.yaml:2: rule 'x' is missing \['guideline', 'source', 'strength', 'year'\]"),
+    ("rules:\n  - id: x\n    drug: [metformin]\n    when: {field: egfr, lt: 30}\n    action: caution\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:2: unknown key\(s\) \['drug'\]"),
-    ("rules:\n  - id: renal-metformin-egfr30\n    drugs: [metformin]\n    when: {field: egfr, lt: 30}\n    action: caution\n    reason: r\n    source: s\n",
+    ("rules:\n  - id: renal-metformin-egfr30\n    drugs: [metformin]\n    when: {field: egfr, lt: 30}\n    action: caution\n    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n",
      r"bad.yaml:2: rule id 'renal-metformin-egfr30' is already defined at .*clinical.yaml"),
     ("rules:\n  - id: x\n    drugs: [metformin\n", r"bad.yaml:4: not valid YAML"),
 ]

@@ -14,8 +14,12 @@ def test_masked_greedy_removes_masked_prescriptions_and_real_harm():
     sim = simulate_cohort(n=6000, n_drugs=16, random_state=8, ecg=False)
     mask = RuleSet.default().evaluate(sim.cohort)
     t = sim.truth
-    # the rules never mask a drug that is not truly contraindicated
-    assert not (~mask.allowed & ~t.contraindicated).any()
+    # a rule that fires never masks a drug that is not truly contraindicated; the other masked
+    # cells are pending data (a contraindicating rule whose input is not recorded)
+    assert not (mask.contraindicated & ~t.contraindicated).any()
+    assert (~mask.allowed == (mask.contraindicated | mask.pending)).all()
+    no_genomics = ~np.isin(mask.patient_ids, sim.cohort.genomics["patient_id"])
+    assert mask.pending[no_genomics][:, list(mask.drugs).index("abacavir")].all()
     # an efficacy-greedy policy, unmasked and masked
     free = masked_greedy(t.efficacy_mean, np.ones_like(mask.allowed))
     safe = masked_greedy(t.efficacy_mean, mask.allowed)
@@ -31,8 +35,10 @@ def test_constraint_report_on_logged_clinicians():
     sim = simulate_cohort(n=5000, n_drugs=10, random_state=4, ecg=False)
     mask = RuleSet.default().evaluate(sim.cohort)
     fb = sim.bandit_feedback()
-    logged = audit(fb, mask.allowed)
-    assert 0 < logged.rate < 0.05
+    fired = audit(fb, ~mask.contraindicated)  # logged decisions that a rule that fired forbids
+    assert 0 < fired.rate < 0.05
+    logged = audit(fb, mask.allowed)  # ... and those whose contraindicating rule could not be decided
+    assert logged.n_masked > fired.n_masked
     q = RewardModel(random_state=0).fit_predict(fb)
     free = 0.7 * masked_greedy(sim.truth.efficacy_mean, np.ones_like(mask.allowed)) + 0.03
     with warnings.catch_warnings():

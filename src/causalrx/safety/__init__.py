@@ -6,11 +6,12 @@ the rule and reason behind every masked or flagged cell. Policies choose through
 policies that put mass on masked drugs.
 """
 
-from causalrx.safety.mask import Firing, Mask, RuleSet, patient_fields
-from causalrx.safety.rules import Rule, Vocabulary
+from causalrx.safety.mask import Firing, Mask, NotEvaluableWarning, RuleSet, patient_fields
+from causalrx.safety.rules import Rule
+from causalrx.safety.vocabulary import Vocabulary, VocabularyOverrideWarning
 from causalrx.safety.scores import masked_argmax, masked_greedy, masked_softmax, restrict
 
 __all__ = [
-    "Firing", "Mask", "Rule", "RuleSet", "Vocabulary", "masked_argmax", "masked_greedy", "masked_softmax",
-    "patient_fields", "restrict",
+    "Firing", "Mask", "NotEvaluableWarning", "Rule", "RuleSet", "Vocabulary", "VocabularyOverrideWarning", "masked_argmax",
+    "masked_greedy", "masked_softmax", "patient_fields", "restrict",
 ]  # fmt: skip

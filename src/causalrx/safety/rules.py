@@ -8,88 +8,58 @@ A rule file holds ``rules:``, a list of mappings::
       action: contraindicated                # masks the drug; "caution" keeps it, flagged
       reason: HLA-B*57:01 carrier - high risk of abacavir hypersensitivity
       dose_note: ...                         # optional, for cautions
-      source: CPIC guideline ... (citation)
+      guideline: CPIC guideline for HLA-B genotype and abacavir dosing
+      year: 2014                             # the guideline's year (as its title gives it)
+      strength: strong                       # strong / moderate / optional (CPIC's classes), or
+                                             # regulatory (a label or regulator's contraindication)
+      indication: [ACS/PCI]                  # optional: the indication(s) the rule is for
+      source: Martin MA et al., Clin Pharmacol Ther 2014 (citation)
 
 Conditions: a leaf ``{field: F, OP: value}`` with OP one of ``eq, ne, in, not_in`` (category
 fields), ``lt, le, gt, ge`` (number fields), ``is`` (boolean fields), ``missing``
-(any field: true when the value is unknown); or ``all: [...]``, ``any: [...]``, ``not: {...}``.
-Missing values follow three-valued logic: a rule fires only when its condition is known to
-hold, and patients for whom it cannot be decided are counted, never silently passed.
+(any field: true when the value is not recorded); or ``all: [...]``, ``any: [...]``, ``not: {...}``.
+Missing values follow three-valued logic: a rule fires when its condition is known to hold,
+and a rule that cannot be decided for a patient is *not evaluable* for that patient; a
+contraindicating rule that is not evaluable masks its drugs (see :meth:`RuleSet.evaluate`).
 
-A file may extend the vocabulary with a top-level ``vocabulary:`` mapping holding
-``fields``, ``drugs`` and ``classes`` in the form of ``rules/vocabulary.yaml``.
+How CPIC wording maps to actions: "avoid", "do not use", "use / select / choose an
+alternative", "not recommended" and "avoid standard dose if possible" are
+``contraindicated`` (the drug is masked, the reason says what to use instead); dose changes,
+"consider", monitoring and testing advice are ``caution`` with a dose note.
+
+Where a guideline splits by indication (clopidogrel: ACS/PCI, other cardiovascular,
+neurovascular; thiopurines: malignant or non-malignant conditions; tricyclics: depression
+doses), rules name their ``indication``. :meth:`RuleSet.evaluate` takes the indication of
+each drug in the decision at hand; a drug whose indication is not given is held to the rules
+of every indication, the strictest applying.
+
+A file may extend the vocabulary with a top-level ``vocabulary:`` mapping in the form of
+``rules/vocabulary.yaml`` (see :mod:`causalrx.safety.vocabulary` for what it may change).
+Unknown keys, duplicate keys and thresholds that are not finite numbers are errors naming
+the file and line.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from importlib import resources
+import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import yaml
 
 from causalrx.exceptions import ValidationError
+from causalrx.safety.files import read_yaml
+from causalrx.safety.vocabulary import Vocabulary, default_vocabulary
 
 ACTIONS = ("contraindicated", "caution")
+STRENGTHS = ("strong", "moderate", "optional", "regulatory")
 NUMBER_OPS = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal}
 CATEGORY_OPS = ("eq", "ne", "in", "not_in")
-RULE_KEYS = {"id", "drugs", "when", "action", "reason", "source", "dose_note"}
+REQUIRED_KEYS = {"id", "drugs", "when", "action", "reason", "source", "guideline", "year", "strength"}
+RULE_KEYS = REQUIRED_KEYS | {"dose_note", "indication"}
+FILE_KEYS = {"rules", "vocabulary"}
 
-
-class _Located(dict):
-    line: int = 0
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader, node):
-    mapping = _Located(loader.construct_mapping(node, deep=True))
-    mapping.line = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.load(path.read_text(), Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ValidationError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from err
-
-
-@dataclass
-class Vocabulary:
-    """Known patient fields (with types), drugs and drug classes."""
-
-    fields: dict[str, dict] = field(default_factory=dict)
-    drugs: list[str] = field(default_factory=list)
-    classes: dict[str, list[str]] = field(default_factory=dict)
-
-    def extend(self, data: dict, where: str) -> None:
-        for name, spec in (data.get("fields") or {}).items():
-            if not isinstance(spec, dict) or spec.get("type") not in ("number", "category", "boolean"):
-                raise ValidationError(f"{where}: field {name!r} needs a type of number, category or boolean")
-            self.fields[str(name)] = dict(spec)
-        self.drugs.extend(str(d) for d in data.get("drugs") or [] if str(d) not in self.drugs)
-        for name, members in (data.get("classes") or {}).items():
-            unknown = [m for m in members if m not in self.drugs]
-            if unknown:
-                raise ValidationError(f"{where}: drug class {name!r} lists unknown drug(s) {unknown}")
-            self.classes[str(name)] = list(members)
-
-
-def default_vocabulary() -> Vocabulary:
-    vocab = Vocabulary()
-    path = resources.files("causalrx.safety") / "rules" / "vocabulary.yaml"
-    vocab.extend(yaml.safe_load(path.read_text()), str(path))
-    return vocab
+__all__ = ["ACTIONS", "STRENGTHS", "Condition", "Rule", "Vocabulary", "default_vocabulary", "parse_rule", "read_rule_file"]
 
 
 @dataclass(frozen=True)
@@ -162,8 +132,8 @@ def _compile(spec, vocab: Vocabulary, where: str):
         if not isinstance(value, bool):
             raise ValidationError(f"{loc}: 'missing' takes true or false, got {value!r}")
     elif kind == "number":
-        if op not in NUMBER_OPS or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError(f"{loc}: number field {name!r} takes lt/le/gt/ge with a number, got {op}: {value!r}")
+        if op not in NUMBER_OPS or isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValidationError(f"{loc}: number field {name!r} takes lt/le/gt/ge with a finite number, got {op}: {value!r}")
     elif kind == "boolean":
         if op != "is" or not isinstance(value, bool):
             raise ValidationError(f"{loc}: boolean field {name!r} takes 'is: true' or 'is: false', got {op}: {value!r}")
@@ -182,7 +152,12 @@ def _compile(spec, vocab: Vocabulary, where: str):
 
 @dataclass(frozen=True)
 class Rule:
-    """One safety rule; ``drugs`` are expanded drug names, ``condition`` a compiled :class:`Condition`."""
+    """One safety rule; ``drugs`` are expanded drug names, ``condition`` a compiled :class:`Condition`.
+
+    ``guideline``, ``year`` and ``strength`` (the guideline's classification of the
+    recommendation) say where the rule comes from and how firm it is; ``source`` is the
+    citation; ``indication`` the indications it is for (empty: all).
+    """
 
     id: str
     drugs: tuple[str, ...]
@@ -190,15 +165,35 @@ class Rule:
     action: str
     reason: str
     source: str
+    guideline: str
+    year: int
+    strength: str
     dose_note: str | None = None
+    indication: tuple[str, ...] = ()
     origin: str = ""
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The patient fields the rule reads, in the order it names them."""
+        return tuple(dict.fromkeys(_fields_in(self.condition.spec)))
 
     def to_dict(self) -> dict:
         out = {"id": self.id, "drugs": list(self.drugs), "when": _plain(self.condition.spec), "action": self.action,
-               "reason": self.reason, "source": self.source}  # fmt: skip
+               "reason": self.reason, "guideline": self.guideline, "year": self.year, "strength": self.strength}  # fmt: skip
+        if self.indication:
+            out["indication"] = list(self.indication)
         if self.dose_note:
             out["dose_note"] = self.dose_note
+        out["source"] = self.source
         return out
+
+
+def _fields_in(spec) -> list[str]:
+    if "field" in spec:
+        return [spec["field"]]
+    if "not" in spec:
+        return _fields_in(spec["not"])
+    return [f for s in spec.get("all", spec.get("any", [])) for f in _fields_in(s)]
 
 
 def _plain(value):
@@ -216,11 +211,22 @@ def parse_rule(raw, vocab: Vocabulary, path: Path) -> Rule:
     unknown = sorted(set(raw) - RULE_KEYS)
     if unknown:
         raise ValidationError(f"{loc}: unknown key(s) {unknown} in rule; allowed: {sorted(RULE_KEYS)}")
-    missing = sorted({"id", "drugs", "when", "action", "reason", "source"} - set(raw))
+    missing = sorted(REQUIRED_KEYS - set(raw))
     if missing:
         raise ValidationError(f"{loc}: rule {raw.get('id', '?')!r} is missing {missing}")
     if raw["action"] not in ACTIONS:
         raise ValidationError(f"{loc}: action must be one of {list(ACTIONS)}, got {raw['action']!r}")
+    if raw["strength"] not in STRENGTHS:
+        raise ValidationError(f"{loc}: strength must be one of {list(STRENGTHS)}, got {raw['strength']!r}")
+    year = raw["year"]
+    if isinstance(year, bool) or not isinstance(year, int) or not 1950 <= year <= 2100:
+        raise ValidationError(f"{loc}: year must be the guideline's year as a whole number such as 2022, got {year!r}")
+    indication = raw.get("indication", [])
+    if not isinstance(indication, list) or not all(isinstance(i, str) and i for i in indication):
+        raise ValidationError(f"{loc}: indication must be a list of indication names, got {indication!r}")
+    for key in ("reason", "source", "guideline"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise ValidationError(f"{loc}: {key} must be non-empty text, got {raw[key]!r}")
     if not isinstance(raw["drugs"], list) or not raw["drugs"]:
         raise ValidationError(f"{loc}: 'drugs' must be a non-empty list of drug names or classes")
     drugs = []
@@ -231,10 +237,15 @@ def parse_rule(raw, vocab: Vocabulary, path: Path) -> Rule:
             drugs.append(name)
         else:
             raise ValidationError(f"{loc}: unknown drug {name!r}; known drugs: {vocab.drugs}; classes: {sorted(vocab.classes)}")
+    unknown_ind = [i for d in drugs for i in indication if i not in vocab.indications.get(d, [])]
+    if unknown_ind:
+        raise ValidationError(f"{loc}: indication(s) {sorted(set(unknown_ind))} are not declared for drugs {raw['drugs']} "
+                              f"in the vocabulary's 'indications' (known: {({d: vocab.indications.get(d, []) for d in drugs})})")  # fmt: skip
     spec = _compile(raw["when"], vocab, str(path))
     return Rule(
         id=str(raw["id"]), drugs=tuple(dict.fromkeys(drugs)), condition=Condition(spec), action=raw["action"],
-        reason=str(raw["reason"]), source=str(raw["source"]), dose_note=raw.get("dose_note"), origin=loc,
+        reason=str(raw["reason"]), source=str(raw["source"]), guideline=str(raw["guideline"]), year=int(year),
+        strength=raw["strength"], dose_note=raw.get("dose_note"), indication=tuple(indication), origin=loc,
     )  # fmt: skip
 
 
@@ -243,9 +254,12 @@ def read_rule_file(path: str | Path, vocab: Vocabulary) -> list[Rule]:
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"{path}: rule file does not exist")
-    data = _read_yaml(path)
+    data = read_yaml(path)
     if not isinstance(data, dict) or "rules" not in data:
         raise ValidationError(f"{path}:1: a rule file is a mapping with a 'rules:' list")
+    unknown = sorted(set(data) - FILE_KEYS)
+    if unknown:
+        raise ValidationError(f"{path}:1: unknown top-level key(s) {unknown}; a rule file holds {sorted(FILE_KEYS)}")
     if "vocabulary" in data:
         vocab.extend(data["vocabulary"], f"{path}:{getattr(data['vocabulary'], 'line', 1)}")
     if not isinstance(data["rules"], list):

@@ -204,7 +204,8 @@ def simulate_cohort(
     cohort = Cohort(
         clinical=clinical, action_names=names, treatments=treatments, outcomes=outcomes, genomics=genomics,
         proteomics=proteomics, ecg=waveforms, variants=variants, timeseries=timeseries,
-        metadata={"source": "causalrx.data.simulate.simulate_cohort", "simulation": config},
+        metadata={"source": "causalrx.data.simulate.simulate_cohort", "simulation": config,
+                  "indications": {d: i for d, i in INDICATIONS.items() if d in names}},
     )  # fmt: skip
     truth = GroundTruth(
         action_names=names, harm_weight=float(harm_weight), efficacy_mean=efficacy_mean, adverse_prob=adverse_prob,
@@ -230,6 +231,12 @@ def _contraindications(specs, term, present, traits) -> tuple[np.ndarray, np.nda
             contraindicated[:, a] |= holds
             known[:, a] |= holds & visible
     return contraindicated, known
+
+
+# What the simulated clinicians prescribe each indication-split drug for (safety rules read it
+# from the cohort's metadata): clopidogrel for cardiovascular prevention, azathioprine as an
+# immunosuppressant.
+INDICATIONS = {"clopidogrel": "non-ACS non-PCI cardiovascular", "azathioprine": "non-malignant condition"}
 
 
 def _clinical_table(ids, traits, qtc_reported, rng) -> pd.DataFrame:
@@ -270,7 +277,7 @@ def _genomics_table(ids, traits, dosage, variants, present, rng) -> pd.DataFrame
     table["SLCO1B1"] = np.select([slco == 2, slco == 1], [PHENOTYPE_LABELS["poor"], PHENOTYPE_LABELS["decreased"]], PHENOTYPE_LABELS["normal"])
     table["CYP2C9"] = t["CYP2C9"].to_numpy()
     table["VKORC1"] = np.array(["GG", "GA", "AA"])[t["rs9923231"].to_numpy()]
-    for allele in tr.HLA:
+    for allele in (*tr.HLA, "HLA-A*31:01"):
         table[allele] = np.where(t[allele].to_numpy(), "positive", "negative")
     table["TPMT"] = t["TPMT"].to_numpy()
     table["NUDT15"] = t["NUDT15"].to_numpy()

@@ -70,7 +70,9 @@ CATALOGUE: tuple[DrugSpec, ...] = (
         indication={"one": -0.6, "atrial_fibrillation": 1.8},
     ),
     DrugSpec("allopurinol", benefit={"one": 0.3, "age_z": -0.1}, harm={"one": 0.01, "hla_b5801": 0.5, "egfr_lt30": 0.1}, avoid=("hla_b5801",)),
-    DrugSpec("carbamazepine", benefit={"one": 0.35}, harm={"one": 0.02, "hla_b1502": 0.5}, avoid=("hla_b1502",)),
+    DrugSpec(
+        "carbamazepine", benefit={"one": 0.35}, harm={"one": 0.02, "hla_b1502": 0.5, "hla_a3101": 0.3}, avoid=("hla_b1502", "hla_a3101")
+    ),
     DrugSpec("abacavir", benefit={"one": 0.4}, harm={"one": 0.01, "hla_b5701": 0.55}, avoid=("hla_b5701",)),
     DrugSpec(
         "codeine",

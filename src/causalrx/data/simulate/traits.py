@@ -31,6 +31,7 @@ SLCO1B1_RS4149056_C = 0.15
 CYP2C9 = {"normal": 0.65, "intermediate": 0.30, "poor": 0.05}
 VKORC1_RS9923231_A = 0.40
 HLA = {"HLA-B*57:01": 0.06, "HLA-B*58:01": 0.03, "HLA-B*15:02": 0.02}
+HLA_A3101 = 0.03  # drawn from a spawned stream, so the other draws are those of earlier versions
 TPMT = {"normal": 0.89, "intermediate": 0.10, "poor": 0.01}
 NUDT15 = {"normal": 0.965, "intermediate": 0.03, "poor": 0.005}
 DPYD = {"normal": 0.93, "intermediate": 0.065, "poor": 0.005}
@@ -105,6 +106,7 @@ def draw_traits(n: int, rng: np.random.Generator, n_centres: int) -> pd.DataFram
     traits["rs9923231"] = rng.binomial(2, VKORC1_RS9923231_A, n)
     for allele, freq in HLA.items():
         traits[allele] = rng.random(n) < freq
+    traits["HLA-A*31:01"] = rng.spawn(1)[0].random(n) < HLA_A3101
     traits["TPMT"] = _categorical(rng, TPMT, n)
     traits["NUDT15"] = _categorical(rng, NUDT15, n)
     traits["DPYD"] = _categorical(rng, DPYD, n)
@@ -203,6 +205,7 @@ def terms(traits: pd.DataFrame) -> dict[str, np.ndarray]:
         "hla_b5701": t["HLA-B*57:01"].to_numpy(),
         "hla_b5801": t["HLA-B*58:01"].to_numpy(),
         "hla_b1502": t["HLA-B*15:02"].to_numpy(),
+        "hla_a3101": t["HLA-A*31:01"].to_numpy(),
         "thiopurine_poor": (t["TPMT"] == "poor").to_numpy() | (t["NUDT15"] == "poor").to_numpy(),
         "tpmt_intermediate": (t["TPMT"] == "intermediate").to_numpy(),
         "dpyd_poor": (t["DPYD"] == "poor").to_numpy(),
@@ -251,6 +254,7 @@ def term_means() -> dict[str, float]:
         "hla_b5701": HLA["HLA-B*57:01"],
         "hla_b5801": HLA["HLA-B*58:01"],
         "hla_b1502": HLA["HLA-B*15:02"],
+        "hla_a3101": HLA_A3101,
         "thiopurine_poor": 1 - (1 - TPMT["poor"]) * (1 - NUDT15["poor"]),
         "tpmt_intermediate": TPMT["intermediate"],
         "dpyd_poor": DPYD["poor"],

@@ -36,7 +36,7 @@ CLINICIAN_FEATURES = ("one", "age_z", "egfr_z", "diabetes", "atrial_fibrillation
 PGX_TERMS = frozenset(
     {
         "cyp2c19_poor", "cyp2d6_poor", "cyp2d6_ultrarapid", "slco1b1_poor", "hla_b5701", "hla_b5801",
-        "hla_b1502", "thiopurine_poor", "dpyd_poor", "g6pd_deficient",
+        "hla_b1502", "hla_a3101", "thiopurine_poor", "dpyd_poor", "g6pd_deficient",
     }
 )
 

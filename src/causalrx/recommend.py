@@ -1,7 +1,9 @@
 """Recommendation tiers for a clinician: recommended / alternative / contraindicated.
 
 Every patient gets one row per drug. A drug masked by the safety layer is
-``contraindicated``, with the rules that masked it, whatever its estimated effect; among
+``contraindicated``, with the rules that masked it, whatever its estimated effect; that
+includes a drug whose contraindicating rule could not be decided for the patient (pending
+data: ``pending_data`` names the fields to record, and the reason says so); among
 the allowed drugs the best by estimated effect versus the reference arm is
 ``recommended`` (the choice with the best expected outcome) and the others are
 ``alternative``, ranked. With ``require_benefit=True`` a drug is recommended over the
@@ -110,7 +112,9 @@ def recommend(
     feature_names : list of str, optional
         Covariate names (default: the DataFrame's columns, else ``x0..``).
     patient_ids : array (n,), optional
-        Default: the Mask's patient ids, else ``0..n-1``.
+        The patients of the effect's rows, in order. With a :class:`~causalrx.safety.Mask`
+        the mask's rows are matched to them by id (an id missing from the mask is an
+        error). Default: the Mask's patient ids, else ``0..n-1``.
     require_benefit : bool
         Recommend a drug over the reference arm only when its interval's lower bound
         exceeds ``min_effect`` (or, without an interval, its point estimate does). Default
@@ -134,7 +138,9 @@ def recommend(
         raise ValidationError(f"require_benefit: expected True or False, got {require_benefit!r}")
     if isinstance(n_drivers, bool) or not isinstance(n_drivers, (int, np.integer)) or n_drivers < 0:
         raise ValidationError(f"n_drivers: expected a non-negative integer, got {n_drivers!r}")
-    allowed, reason, dose_note, mask_ids = _mask_cells(mask, names, n)
+    if isinstance(mask, Mask) and patient_ids is not None:
+        mask = mask.reindex(patient_ids=patient_ids)  # the effect's rows are these patients: align the mask by id
+    allowed, reason, dose_note, pending_data, mask_ids = _mask_cells(mask, names, n)
     if not allowed[:, 0].all():
         raise ValidationError(f"mask: the reference arm {names[0]!r} is masked for {int((~allowed[:, 0]).sum())} patient(s); "
                               "it must stay allowed so that every patient keeps an option")  # fmt: skip
@@ -178,42 +184,32 @@ def recommend(
     table = pd.DataFrame({
         "patient_id": np.repeat(ids, k), "drug": np.tile(np.asarray(names, dtype=object), n), "tier": tier.ravel(),
         "rank": rank.ravel(), "effect": ite.ravel(), "lower": lower.ravel(), "upper": upper.ravel(),
-        "confidence": confidence.ravel(), "reason": reason.ravel(), "dose_note": dose_note.ravel(), "drivers": drivers.ravel(),
+        "confidence": confidence.ravel(), "reason": reason.ravel(), "dose_note": dose_note.ravel(),
+        "pending_data": pending_data.ravel(), "drivers": drivers.ravel(),
     })  # fmt: skip
     return Recommendations(table=table, surrogate_r2=r2, method=effect.method)
 
 
 def _mask_cells(mask, names, n):
-    """Allowed (n, k) in the effect's drug order, with the reasons and dose notes per cell."""
+    """Allowed (n, k) in the effect's drug order, with the reasons, dose notes and missing fields per cell."""
     k = len(names)
-    reason = np.full((n, k), "", dtype=object)
-    dose_note = np.full((n, k), "", dtype=object)
     if isinstance(mask, Mask):
         missing = [d for d in names if d not in mask.drugs]
         if missing:
             raise ValidationError(f"mask: drug(s) {missing} of the effect estimate are not in the mask (mask drugs: {list(mask.drugs)})")
+        if len(mask.patient_ids) != n:
+            raise ValidationError(f"mask: expected {n} patients to match the effect's rows, got {len(mask.patient_ids)}")
         cols = [mask.drugs.index(d) for d in names]
-        allowed = np.asarray(mask.allowed, dtype=bool)[:, cols]
-        if allowed.shape[0] != n:
-            raise ValidationError(f"mask: expected {n} patients to match the effect's rows, got {allowed.shape[0]}")
-        where = {c: j for j, c in enumerate(cols)}
-        for f in mask.firings:
-            for c in f.columns:
-                if c not in where:
-                    continue
-                j = where[c]
-                text = f"{f.rule.id}: {f.rule.reason} ({f.rule.source})"
-                reason[f.patients, j] = [f"{r}; {text}" if r else text for r in reason[f.patients, j]]
-                if f.rule.dose_note:
-                    dose_note[f.patients, j] = [f"{d}; {f.rule.dose_note}" if d else f.rule.dose_note for d in dose_note[f.patients, j]]
-        return allowed, reason, dose_note, np.asarray(mask.patient_ids)
+        reason, dose_note, pending = (a[:, cols] for a in mask.cell_notes())
+        return np.asarray(mask.allowed, dtype=bool)[:, cols], reason, dose_note, pending, np.asarray(mask.patient_ids)
     allowed = np.asarray(mask)
     if allowed.shape != (n, k):
         raise ValidationError(f"mask: expected a bool array of shape ({n}, {k}) to match the effect, got {allowed.shape}")
     if allowed.dtype != bool:
         raise ValidationError(f"mask: expected a bool array (True = allowed), got dtype {allowed.dtype}")
+    reason = np.full((n, k), "", dtype=object)
     reason[~allowed] = "masked by the safety mask (pass the Mask for its rules)"
-    return allowed, reason, dose_note, None
+    return allowed, reason, np.full((n, k), "", dtype=object), np.full((n, k), "", dtype=object), None
 
 
 def _drivers(ite, X, feature_names, n_drivers, names):

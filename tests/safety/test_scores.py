@@ -23,14 +23,48 @@ def test_no_mass_on_masked_drugs(seed, n, k, temperature):
     assert np.all(soft[~mask] == 0) and np.allclose(soft.sum(axis=1), 1)
     assert np.all(masked_greedy(scores, mask)[~mask] == 0)
     free = rng.dirichlet(np.ones(k), size=n)
-    safe = restrict(free, mask)
+    safe = restrict(free, mask, fallback=0)
     assert np.all(safe[~mask] == 0) and np.allclose(safe.sum(axis=1), 1)
+
+
+FLOATS = st.one_of(st.floats(allow_nan=False, allow_infinity=True), st.sampled_from([np.inf, -np.inf, 1e308, -1e308, 0.0]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(1, 6), k=st.integers(2, 6),
+       temperature=st.one_of(st.floats(1e-300, 1e300), st.just(np.inf)), reference=st.integers(0, 5))  # fmt: skip
+def test_masked_helpers_never_leak_whatever_the_scores(data, n, k, temperature, reference):
+    reference = reference % k
+    scores = np.array(data.draw(st.lists(FLOATS, min_size=n * k, max_size=n * k)), dtype=float).reshape(n, k)
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=n * k, max_size=n * k))).reshape(n, k)
+    mask[:, reference] = True
+    scores[~mask & (np.arange(n * k).reshape(n, k) % 2 == 0)] = np.nan  # NaN on masked drugs is ignored
+    best = masked_argmax(scores, mask)
+    assert mask[np.arange(n), best].all()
+    soft = masked_softmax(scores, mask, temperature)
+    assert np.isfinite(soft).all() and np.all(soft[~mask] == 0) and np.allclose(soft.sum(axis=1), 1)
+    free = np.abs(np.nan_to_num(scores, nan=0.0, posinf=1.0, neginf=0.0)) + 0.0
+    safe = restrict(np.minimum(free, 1e300), mask, fallback=reference)
+    assert np.isfinite(safe).all() and np.all(safe[~mask] == 0) and np.allclose(safe.sum(axis=1), 1)
+
+
+def test_helpers_refuse_rows_without_an_allowed_drug_and_a_masked_fallback():
+    with pytest.raises(ValidationError, match="allow no drug"):
+        masked_softmax(np.zeros((1, 2)), np.zeros((1, 2), bool))
+    with pytest.raises(ValidationError, match="fallback: column 0 is masked"):
+        restrict(np.array([[0.0, 0.0, 1.0]]), np.array([[False, True, False]]), fallback=0)
+    with pytest.raises(ValidationError, match="NaN score on an allowed drug"):
+        masked_argmax(np.array([[np.nan, 1.0]]), np.ones((1, 2), bool))
+    # the reproductions: -inf everywhere allowed, and all-allowed-masked rows
+    assert masked_argmax([[5.0, -np.inf, -np.inf]], [[False, True, True]]).tolist() == [1]
+    np.testing.assert_allclose(masked_softmax([[np.inf, np.inf, 1.0]], [[True, True, True]]), [[0.5, 0.5, 0.0]])
+    np.testing.assert_allclose(masked_softmax([[1.0, 2.0]], [[True, True]], 1e-300), [[0.0, 1.0]])
 
 
 def test_restrict_falls_back_to_reference_and_errors():
     dist = np.array([[0.0, 1.0, 0.0]])
     mask = np.array([[True, False, True]])
-    assert restrict(dist, mask).tolist() == [[1.0, 0.0, 0.0]]
+    assert restrict(dist, mask, fallback=0).tolist() == [[1.0, 0.0, 0.0]]
     with pytest.raises(ValidationError, match="allow no drug"):
         masked_argmax(np.zeros((1, 2)), np.zeros((1, 2), bool))
     with pytest.raises(ValidationError, match="same"):

@@ -48,7 +48,7 @@ def test_constraint_report_on_logged_clinicians():
     assert report.by_rule["logged_violations"].sum() >= logged.n_masked
     from causalrx.safety import restrict
 
-    true_diff = sim.true_policy_value(restrict(free, mask.allowed)) - sim.true_policy_value(free)
+    true_diff = sim.true_policy_value(restrict(free, mask.allowed, fallback=mask.drugs.index(mask.reference))) - sim.true_policy_value(free)
     d, lo, hi = report.difference
     assert lo <= true_diff <= hi
     assert d == pytest.approx(report.constrained.value - report.unconstrained.value)

@@ -144,7 +144,8 @@ class Mask:
         return out
 
     def cell_notes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per cell (n, k): the reasons (rules fired first), dose notes, and missing fields."""
+        """Per cell (n, k): the reasons (rules fired first), dose notes, and, for cells masked only
+        pending data (:attr:`pending`), the fields to record."""
         n, k = self.allowed.shape
         reason, dose, missing = (np.full((n, k), "", dtype=object) for _ in range(3))
         for f in sorted(self.firings, key=lambda f: f.status != FIRED):
@@ -159,6 +160,7 @@ class Mask:
                 if f.status == NOT_EVALUABLE and f.rule.action == "contraindicated":
                     missing[rows, c] = [", ".join(dict.fromkeys((m + ", " + x).split(", "))) if m else x
                                         for m, x in zip(missing[rows, c], f.missing)]  # fmt: skip
+        missing[~self.pending] = ""
         return reason, dose, missing
 
     def to_frame(self) -> pd.DataFrame:

@@ -84,3 +84,20 @@ def test_polygenic_score_aligns_alleles():
     # complement of ALT 'A' but A/G is not ambiguous -> strand flip, counted as ALT.
     np.testing.assert_allclose(score, [0 * 1 + (2 - 1) * 2 + 2 * 5, 2 * 1 + (2 - 1) * 2 + 1 * 5])
     assert report == {"weights": 4, "matched": 3, "strand_flipped": 1, "unmatched_variant": 1, "unmatched_allele": 0, "imputed_calls": 1}
+
+
+def test_cpic_phenotype_tables_of_the_2022_updates_and_activity_scores():
+    from causalrx.prep import diplotype_activity
+
+    # CYP2C19 (clopidogrel 2022): decreased-function alleles give "likely" phenotypes
+    assert list(diplotype_phenotype("CYP2C19", ["*9/*9", "*1/*9", "*9/*17", "*2/*9", "*1/*2", "*2/*2"])) == [
+        "likely intermediate", "likely intermediate", "likely intermediate", "likely poor", "intermediate", "poor"]  # fmt: skip
+    # SLCO1B1 (statins 2022): one no-function allele is decreased, two are poor, *14 is increased
+    assert list(diplotype_phenotype("SLCO1B1", ["*1/*5", "*5/*15", "*14/*14", "*1/*14"])) == [
+        "decreased function", "poor function", "increased function", "normal function"]  # fmt: skip
+    assert list(diplotype_phenotype("CYP3A5", ["*1/*1", "*1/*3", "*3/*3"])) == ["normal", "intermediate", "poor"]
+    assert list(diplotype_phenotype("UGT1A1", ["*28/*28", "*1/*28"])) == ["poor", "intermediate"]
+    np.testing.assert_array_equal(diplotype_activity("DPYD", ["*1/c.2846A>T", "*1/*2A", "*2A/HapB3", None]), [1.5, 1.0, 0.5, np.nan])
+    np.testing.assert_array_equal(diplotype_activity("CYP2C9", ["*1/*2", "*1/*3", "*2/*3", "*1/*1"]), [1.5, 1.0, 0.5, 2.0])
+    with pytest.raises(ValidationError, match="TPMT: not scored by activity"):
+        diplotype_activity("TPMT", ["*1/*1"])

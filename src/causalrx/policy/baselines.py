@@ -19,12 +19,15 @@ import yaml
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 
+from causalrx.data.schema import PATIENT_ID
 from causalrx.effects.propensity import default_classifier
 from causalrx.exceptions import ValidationError
 from causalrx.policy.base import PolicyBase, as_covariates, as_mask, check_logged
-from causalrx.safety.mask import _columns, _fields_of, patient_fields
-from causalrx.safety.rules import Condition, Vocabulary, _compile, _read_yaml, default_vocabulary
+from causalrx.safety.files import read_yaml as _read_yaml
+from causalrx.safety.mask import Mask, patient_fields
+from causalrx.safety.rules import Condition, _compile, _fields_in
 from causalrx.safety.scores import restrict
+from causalrx.safety.vocabulary import Vocabulary, default_vocabulary
 
 
 @dataclass
@@ -163,10 +166,18 @@ class GuidelinePolicy(PolicyBase):
         """(drug index, id of the step that chose it or '' for the reference fallback) per patient."""
         table = patient_fields(patients)
         n, k = len(table), self.n_actions_
+        if isinstance(mask, Mask):  # align by patient id and drug name, never by position
+            ids = table[PATIENT_ID].to_numpy() if PATIENT_ID in table.columns else None
+            if ids is None and len(mask.patient_ids) != n:
+                raise ValidationError(f"mask: {len(mask.patient_ids)} patients, but {n} rows of patient fields without ids")
+            mask = mask.reindex(patient_ids=ids, drugs=self.action_names)
         allowed = as_mask(mask, n, k)
-        needed = set().union(*(_fields_of(s.condition.spec) for s in self.steps_ if s.condition is not None))
-        columns = _columns(table, self.vocabulary, needed)
+        needed = sorted({f for s in self.steps_ if s.condition is not None for f in _fields_in(s.condition.spec)})
+        columns = {f: self.vocabulary.read(f, table[f] if f in table.columns else None, n) for f in needed}
         ref = self.action_names.index(self.reference)
+        if not allowed[:, ref].all():
+            raise ValidationError(f"mask: the reference arm {self.reference!r} is masked for {int((~allowed[:, ref]).sum())} "
+                                  "patient(s); it must stay allowed (it is the fallback)")  # fmt: skip
         choice = np.full(n, -1)
         step_id = np.full(n, "", dtype=object)
         index = {d: j for j, d in enumerate(self.action_names)}

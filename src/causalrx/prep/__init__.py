@@ -11,7 +11,7 @@
 from causalrx.prep.assemble import prepare_cohort
 from causalrx.prep.genotype import GenotypeQC, genotype_counts, hwe_exact
 from causalrx.prep.impute import LowRankImputer
-from causalrx.prep.pharmacogenes import diplotype_phenotype, polygenic_score
+from causalrx.prep.pharmacogenes import diplotype_activity, diplotype_phenotype, polygenic_score
 from causalrx.prep.preprocessor import Preprocessor
 from causalrx.prep.proteomics import ComBat, log_intensities
 from causalrx.prep.report import QCReport, baseline_table, deduplicate, missingness
@@ -19,6 +19,6 @@ from causalrx.prep.units import harmonise_units
 
 __all__ = [
     "ComBat", "GenotypeQC", "LowRankImputer", "Preprocessor", "QCReport", "baseline_table", "deduplicate",
-    "diplotype_phenotype", "genotype_counts", "harmonise_units", "hwe_exact", "log_intensities", "missingness",
+    "diplotype_activity", "diplotype_phenotype", "genotype_counts", "harmonise_units", "hwe_exact", "log_intensities", "missingness",
     "polygenic_score", "prepare_cohort",
 ]  # fmt: skip

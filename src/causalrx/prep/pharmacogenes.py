@@ -86,6 +86,34 @@ def diplotype_phenotype(gene: str, diplotypes, *, alleles: pd.DataFrame | None =
     return np.array([cache.setdefault(d, one(d)) if isinstance(d, str) else one(d) for d in diplotypes], dtype=object)
 
 
+def diplotype_activity(gene: str, diplotypes, *, alleles: pd.DataFrame | None = None) -> np.ndarray:
+    """CPIC activity score of each diplotype (the sum of the two alleles' activity values;
+    NaN where the diplotype is missing). Only for genes scored by activity (CYP2D6, CYP2C9,
+    DPYD); rules that split a phenotype by score (e.g. DPYD 1.0 vs 1.5, CYP2C9 1.0 vs 1.5)
+    read it as ``<gene>_activity``."""
+    alleles = allele_table() if alleles is None else alleles
+    table = alleles[alleles["gene"] == gene].set_index("allele")
+    if table.empty or table["activity_value"].isna().all():
+        raise ValidationError(f"{gene}: not scored by activity; genes with activity values: "
+                              f"{sorted(set(alleles.loc[alleles['activity_value'].notna(), 'gene']))}")  # fmt: skip
+
+    def value(allele: str) -> float:
+        copies = 1
+        m = _DUP.match(allele)
+        if m and m["allele"] in table.index:
+            allele, copies = m["allele"], (2 if m["copies"] == "N" else int(m["copies"]))
+        if allele not in table.index:
+            raise ValidationError(f"{gene}: allele {allele!r} is not in the CPIC allele table (known: {list(table.index)})")
+        return float(table.loc[allele, "activity_value"]) * copies
+
+    out = np.full(len(diplotypes), np.nan)
+    for i, d in enumerate(diplotypes):
+        if isinstance(d, str):
+            a, b = _split(d, gene)
+            out[i] = value(a) + value(b)
+    return out
+
+
 def polygenic_score(
     dosage: np.ndarray,
     variants: pd.DataFrame,

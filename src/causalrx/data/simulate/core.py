@@ -171,7 +171,7 @@ def simulate_cohort(
     bar.update()
 
     clinical = _clinical_table(ids, traits, present["qtc_reported"], rng)
-    genomics = _genomics_table(ids, traits, dosage, variants, present["genomics"], rng)
+    genomics = _genomics_table(ids, traits, dosage, variants, present["genomics"], rng, typed_a3101="carbamazepine" in names)
     variants = pd.concat(
         [variants, pd.DataFrame({
             "variant_id": [s[0] for s in NAMED_SNPS], "chrom": [s[1] for s in NAMED_SNPS], "pos": 0, "ref": "C", "alt": "T",
@@ -260,7 +260,10 @@ def _clinical_table(ids, traits, qtc_reported, rng) -> pd.DataFrame:
     return table
 
 
-def _genomics_table(ids, traits, dosage, variants, present, rng) -> pd.DataFrame:
+def _genomics_table(ids, traits, dosage, variants, present, rng, typed_a3101: bool = False) -> pd.DataFrame:
+    """Genotype dosages and pharmacogene phenotypes of the patients with genomics. HLA-A*31:01
+    is typed only in cohorts where carbamazepine is among the drugs, so the tables of cohorts
+    without it (the default six drugs) are those of earlier versions."""
     keep = np.flatnonzero(present)
     t = traits.iloc[keep]
     values = dosage[keep].astype(np.float32)
@@ -277,7 +280,7 @@ def _genomics_table(ids, traits, dosage, variants, present, rng) -> pd.DataFrame
     table["SLCO1B1"] = np.select([slco == 2, slco == 1], [PHENOTYPE_LABELS["poor"], PHENOTYPE_LABELS["decreased"]], PHENOTYPE_LABELS["normal"])
     table["CYP2C9"] = t["CYP2C9"].to_numpy()
     table["VKORC1"] = np.array(["GG", "GA", "AA"])[t["rs9923231"].to_numpy()]
-    for allele in (*tr.HLA, "HLA-A*31:01"):
+    for allele in (*tr.HLA, "HLA-A*31:01") if typed_a3101 else tr.HLA:
         table[allele] = np.where(t[allele].to_numpy(), "positive", "negative")
     table["TPMT"] = t["TPMT"].to_numpy()
     table["NUDT15"] = t["NUDT15"].to_numpy()

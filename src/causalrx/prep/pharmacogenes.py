@@ -38,6 +38,18 @@ def _split(diplotype: str, gene: str) -> tuple[str, str]:
     return parts[0].strip(), parts[1].strip()
 
 
+def _allele(table: pd.DataFrame, gene: str, allele: str) -> tuple[str, float]:
+    """(function, activity value) of one allele of ``gene``; a duplication ``*1x2`` multiplies the value."""
+    copies = 1
+    m = _DUP.match(allele)
+    if m and m["allele"] in table.index:
+        allele, copies = m["allele"], (2 if m["copies"] == "N" else int(m["copies"]))
+    if allele not in table.index:
+        raise ValidationError(f"{gene}: allele {allele!r} is not in the CPIC allele table (known: {list(table.index)})")
+    row = table.loc[allele]
+    return row["function"], float(row["activity_value"]) * copies if pd.notna(row["activity_value"]) else np.nan
+
+
 def diplotype_phenotype(gene: str, diplotypes, *, alleles: pd.DataFrame | None = None, rules: pd.DataFrame | None = None) -> np.ndarray:
     """CPIC phenotype of each diplotype of ``gene`` (None where the diplotype is missing).
 
@@ -56,14 +68,7 @@ def diplotype_phenotype(gene: str, diplotypes, *, alleles: pd.DataFrame | None =
     method = gene_rules["method"].iloc[0]
 
     def lookup(allele: str) -> tuple[str, float]:
-        copies = 1
-        m = _DUP.match(allele)
-        if m and m["allele"] in table.index:
-            allele, copies = m["allele"], (2 if m["copies"] == "N" else int(m["copies"]))
-        if allele not in table.index:
-            raise ValidationError(f"{gene}: allele {allele!r} is not in the CPIC allele table (known: {list(table.index)})")
-        row = table.loc[allele]
-        return row["function"], float(row["activity_value"]) * copies if pd.notna(row["activity_value"]) else np.nan
+        return _allele(table, gene, allele)
 
     def one(diplotype) -> str | None:
         if diplotype is None or (isinstance(diplotype, float) and np.isnan(diplotype)):
@@ -97,20 +102,11 @@ def diplotype_activity(gene: str, diplotypes, *, alleles: pd.DataFrame | None = 
         raise ValidationError(f"{gene}: not scored by activity; genes with activity values: "
                               f"{sorted(set(alleles.loc[alleles['activity_value'].notna(), 'gene']))}")  # fmt: skip
 
-    def value(allele: str) -> float:
-        copies = 1
-        m = _DUP.match(allele)
-        if m and m["allele"] in table.index:
-            allele, copies = m["allele"], (2 if m["copies"] == "N" else int(m["copies"]))
-        if allele not in table.index:
-            raise ValidationError(f"{gene}: allele {allele!r} is not in the CPIC allele table (known: {list(table.index)})")
-        return float(table.loc[allele, "activity_value"]) * copies
-
     out = np.full(len(diplotypes), np.nan)
     for i, d in enumerate(diplotypes):
         if isinstance(d, str):
             a, b = _split(d, gene)
-            out[i] = value(a) + value(b)
+            out[i] = _allele(table, gene, a)[1] + _allele(table, gene, b)[1]
     return out
 
 

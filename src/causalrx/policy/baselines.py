@@ -167,13 +167,11 @@ class GuidelinePolicy(PolicyBase):
         table = patient_fields(patients)
         n, k = len(table), self.n_actions_
         if isinstance(mask, Mask):  # align by patient id and drug name, never by position
-            ids = table[PATIENT_ID].to_numpy() if PATIENT_ID in table.columns else None
-            if ids is None and len(mask.patient_ids) != n:
-                raise ValidationError(f"mask: {len(mask.patient_ids)} patients, but {n} rows of patient fields without ids")
+            ids = table[PATIENT_ID].to_numpy() if PATIENT_ID in table.columns else None  # without ids: rows as given
             mask = mask.reindex(patient_ids=ids, drugs=self.action_names)
         allowed = as_mask(mask, n, k)
         needed = sorted({f for s in self.steps_ if s.condition is not None for f in _fields_in(s.condition.spec)})
-        columns = {f: self.vocabulary.read(f, table[f] if f in table.columns else None, n) for f in needed}
+        columns = self.vocabulary.columns(table, needed)
         ref = self.action_names.index(self.reference)
         if not allowed[:, ref].all():
             raise ValidationError(f"mask: the reference arm {self.reference!r} is masked for {int((~allowed[:, ref]).sum())} "

@@ -220,7 +220,7 @@ class Mask:
 
 def _positions(name: str, have: np.ndarray, want) -> np.ndarray:
     """Positions of the labels ``want`` in ``have``; a named error for unknown or repeated labels."""
-    want = np.asarray(list(want) if not isinstance(want, np.ndarray) else want, dtype=have.dtype if have.dtype != object else object)
+    want = np.asarray(list(want), dtype=object)
     index = pd.Index(have)
     if not index.is_unique:
         raise ValidationError(f"{name}: the mask's labels are not unique")
@@ -301,9 +301,7 @@ class RuleSet:
     def check(self, data) -> None:
         """Read every field the rules use from ``data`` (a Cohort or DataFrame) through the
         vocabulary: a named error for any value that is not accepted. Run it at load time."""
-        table = patient_fields(data)
-        for name in sorted({f for r in self.rules for f in r.fields}):
-            self.vocabulary.read(name, table[name] if name in table.columns else None, len(table))
+        self.vocabulary.columns(patient_fields(data), sorted({f for r in self.rules for f in r.fields}))
 
     def evaluate(self, data, drugs=None, reference: str | None = None, *, indications: dict | None = None,
                  not_evaluable: str = "contraindicated") -> Mask:  # fmt: skip
@@ -350,8 +348,7 @@ class RuleSet:
         declared = self._declared(indications, drugs)
         ref = drugs.index(reference)
         n, k = len(table), len(drugs)
-        needed = sorted({f for r in self.rules for f in r.fields})
-        columns = {name: self.vocabulary.read(name, table[name] if name in table.columns else None, n) for name in needed}
+        columns = self.vocabulary.columns(table, sorted({f for r in self.rules for f in r.fields}))
         allowed = np.ones((n, k), dtype=bool)
         flagged = np.zeros((n, k), dtype=bool)
         undecided = np.zeros((n, k), dtype=bool)
@@ -375,10 +372,9 @@ class RuleSet:
             if len(unknown):
                 firings.append(Firing(rule, unknown, cols, NOT_EVALUABLE, _missing_text(rule, columns, unknown)))
             by_rule[rule.id] = len(unknown)
-        let_through = undecided & allowed
         if not_evaluable == "contraindicated":
             allowed &= ~undecided
-        elif let_through.any():
+        elif (let_through := undecided & allowed).any():
             flagged |= let_through
             warnings.warn(f"not_evaluable='caution': {int(let_through.sum())} cell(s) whose contraindicating rule could not be "
                           "decided stay allowed (flagged); use this for sensitivity analyses only", NotEvaluableWarning, stacklevel=2)  # fmt: skip
@@ -396,8 +392,7 @@ class RuleSet:
         known = self.indications()
         out = {}
         for name, indication in indications.items():
-            members = self.vocabulary.classes.get(name, [name])
-            for drug in members:
+            for drug in self.vocabulary.expand(name):
                 if indication not in known.get(drug, []):
                     raise ValidationError(f"indications: {indication!r} is not an indication the vocabulary knows for "
                                           f"{drug!r}; known: {known.get(drug, [])} (add it under 'indications' in a rule file)")  # fmt: skip

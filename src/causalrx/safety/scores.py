@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from causalrx.data.feedback import check_mask
 from causalrx.exceptions import ValidationError, check_number
 
 
-def _check(scores, mask) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.asarray(scores, dtype=float)
+def _aligned(name: str, values, mask) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` as floats and ``mask`` checked against their (n, k) shape by :func:`check_mask`."""
+    values = np.asarray(values, dtype=float)
     mask = np.asarray(mask)
-    if scores.ndim != 2 or mask.shape != scores.shape:
-        raise ValidationError(f"scores and mask: expected the same (n, k) shape, got {scores.shape} and {mask.shape}")
-    if mask.dtype != bool:
-        raise ValidationError(f"mask: expected dtype bool (True = allowed), got {mask.dtype}")
-    if not mask.any(axis=1).all():
-        raise ValidationError(f"mask: {int((~mask.any(axis=1)).sum())} row(s) allow no drug; keep the reference arm allowed")
+    if values.ndim != 2 or mask.shape != values.shape:
+        raise ValidationError(f"{name} and mask: expected the same (n, k) shape, got {values.shape} and {mask.shape}")
+    return values, check_mask("mask", mask, *values.shape)
+
+
+def _check(scores, mask) -> tuple[np.ndarray, np.ndarray]:
+    scores, mask = _aligned("scores", scores, mask)
     if np.isnan(scores[mask]).any():
         raise ValidationError("scores: NaN score on an allowed drug")
     return scores, mask
@@ -68,12 +71,7 @@ def masked_softmax(scores, mask, temperature: float = 1.0) -> np.ndarray:
 def restrict(action_dist, mask, fallback: int) -> np.ndarray:
     """Constrained version of a policy: zero masked drugs and renormalise; rows left with no
     mass go to ``fallback`` (the reference arm's column), which must be allowed in every row."""
-    dist = np.asarray(action_dist, dtype=float)
-    mask = np.asarray(mask)
-    if dist.ndim != 2 or mask.shape != dist.shape:
-        raise ValidationError(f"action_dist and mask: expected the same (n, k) shape, got {dist.shape} and {mask.shape}")
-    if mask.dtype != bool:
-        raise ValidationError(f"mask: expected dtype bool (True = allowed), got {mask.dtype}")
+    dist, mask = _aligned("action_dist", action_dist, mask)
     if not np.isfinite(dist).all() or (dist < 0).any():
         raise ValidationError("action_dist: expected finite, non-negative probabilities")
     if isinstance(fallback, bool) or not isinstance(fallback, (int, np.integer)) or not 0 <= fallback < dist.shape[1]:

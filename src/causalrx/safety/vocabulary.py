@@ -100,7 +100,7 @@ class Vocabulary:
                 raise ValidationError(f"{where}: drug class {name!r} lists unknown drug(s) {unknown}")
             self.classes[str(name)] = list(members)
         for name, values in (data.get("indications") or {}).items():
-            members = self.classes.get(name, [name])
+            members = self.expand(name)
             if any(m not in self.drugs for m in members) or not isinstance(values, list):
                 raise ValidationError(f"{where}: indications name {name!r}, which is no known drug or class, or do not give a list")
             for m in members:
@@ -154,6 +154,14 @@ class Vocabulary:
         spec["synonyms"] = {lv: [t for t, v in lookup.items() if v == lv and t != normalise_token(lv)] for lv in spec.get("values", [])}
         self.fields[name] = spec
         self._lookup[name] = lookup
+
+    def expand(self, name: str) -> list[str]:
+        """The drugs a name stands for: a class's members, or the drug itself."""
+        return list(self.classes.get(name, [name]))
+
+    def columns(self, table: pd.DataFrame, names) -> dict:
+        """:meth:`read` of each field in ``names`` from ``table`` (absent columns: not recorded)."""
+        return {name: self.read(name, table[name] if name in table.columns else None, len(table)) for name in names}
 
     def levels(self, name: str) -> list[str]:
         return list(self.fields[name].get("values", []))

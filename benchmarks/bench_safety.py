@@ -68,6 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--extra", type=int, default=0, help="generated rules added to the starter set")
+    parser.add_argument("--csv", default=str(Path(__file__).parent / "results" / "bench_safety.csv"),
+                        help="where the figures are saved (one row per run is appended)")  # fmt: skip
     args = parser.parse_args()
     table = patients(args.n)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +86,13 @@ def main() -> None:
     print(f"patients left with only the reference arm: {len(mask.only_reference):,}")
     print(f"wall time      : {wall:6.2f} s   (target < 10 s)")
     print(f"peak RSS       : {peak / 1024:6.2f} GiB ({before / 1024:.2f} GiB before the call, patient table included)")
+    row = pd.DataFrame([{"date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "patients": args.n, "drugs": len(DRUGS),
+                         "rules": len(rules.rules), "rules_concerning_drugs": concerned, "masked_cells": int((~mask.allowed).sum()),
+                         "pending_cells": int(mask.pending.sum()), "flagged_cells": int(mask.flagged.sum()), "firings": fired,
+                         "not_evaluable_pairs": undecided, "wall_s": round(wall, 3), "peak_gib": round(peak / 1024, 3)}])  # fmt: skip
+    path = Path(args.csv)
+    row.to_csv(path, mode="a", header=not path.exists(), index=False)
+    print(f"saved to {path}")
 
 
 if __name__ == "__main__":

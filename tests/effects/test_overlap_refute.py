@@ -73,18 +73,18 @@ def _confounded(effect, n=1000, seed=0):
 
 def test_refuter_table_passes_a_real_effect_and_flags_a_placebo():
     make = lambda: AIPW(model_regression=LinearRegression(), n_folds=2, random_state=0)  # noqa: E731
-    real = refute(make().fit(*_confounded(1.0)), n_simulations=15, random_state=0)
+    real = refute(make(), *_confounded(1.0), n_simulations=15, random_state=0)
     assert list(real.check) == ["placebo_treatment", "random_common_cause", "data_subset", "unobserved_confounder"]
     assert real.passed.all(), real
     assert abs(real.set_index("check").refuted_estimate["placebo_treatment"]) < 0.15  # placebo estimates centre on 0
-    placebo = refute(make().fit(*_confounded(0.0, seed=3)), checks=("placebo_treatment",), n_simulations=15, random_state=0)
+    placebo = refute(make(), *_confounded(0.0, seed=3), checks=("placebo_treatment",), n_simulations=15, random_state=0)
     assert not placebo.passed.item()
     assert "indistinguishable from a placebo" in placebo.interpretation.item()
 
 
-def test_refute_needs_a_fitted_estimator_and_known_checks():
-    with pytest.raises(ValidationError, match="call fit before refute"):
-        refute(AIPW())
-    est = AIPW(model_regression=LinearRegression(), n_folds=2).fit(*_confounded(1.0, n=300))
+def test_refute_needs_data_and_known_checks():
+    est = AIPW(model_regression=LinearRegression(), n_folds=2)
     with pytest.raises(ValidationError, match="unknown check"):
-        refute(est, checks=("bootstrap_magic",))
+        refute(est, *_confounded(1.0, n=300), checks=("bootstrap_magic",))
+    with pytest.raises(ValidationError, match="is the reference arm"):
+        refute(est, *_confounded(1.0, n=300), drugs=["drug_0"])

@@ -25,13 +25,13 @@ def _candidates():
 
 def test_best_mode_picks_the_candidate_with_lowest_true_pehe(problem):
     X, a, y, tau, _ = problem
-    truth = {name: _pehe(c.fit(X, a, y).effect().ite, tau) for name, c in _candidates().items()}
+    truth = {name: _pehe(c.fit(X, a, y).effect(X).ite, tau) for name, c in _candidates().items()}
     sel = CateSelector(candidates=_candidates(), mode="best", random_state=0).fit(X, a, y)
     assert sel.scores_.candidate.iloc[0] == min(truth, key=truth.get)
     # DR-loss ranking agrees with the true ranking
     assert list(sel.scores_.candidate) == sorted(truth, key=truth.get)
-    assert _pehe(sel.effect().ite, tau) == pytest.approx(min(truth.values()), rel=1e-9)
-    assert np.isfinite(sel.effect().lower[:, 1:]).all()  # the chosen candidate's intervals
+    assert _pehe(sel.effect(X).ite, tau) == pytest.approx(min(truth.values()), rel=1e-9)
+    assert np.isfinite(sel.effect(X).lower[:, 1:]).all()  # the chosen candidate's intervals
 
 
 def test_stack_is_no_worse_than_the_best_candidate(problem):
@@ -40,8 +40,8 @@ def test_stack_is_no_worse_than_the_best_candidate(problem):
     weights = sel.scores_.filter(like="weight_")
     np.testing.assert_allclose(weights.sum(axis=0), 1.0)
     assert (weights.to_numpy() >= 0).all()
-    best = min(_pehe(c.fit(X, a, y).effect().ite, tau) for c in _candidates().values())
-    assert _pehe(sel.effect().ite, tau) < 1.1 * best
+    best = min(_pehe(c.fit(X, a, y).effect(X).ite, tau) for c in _candidates().values())
+    assert _pehe(sel.effect(X).ite, tau) < 1.1 * best
     X_new, *_ = _data(n=100, seed=11)
     assert sel.effect(X_new).ite.shape == (100, 3)
 
@@ -55,12 +55,12 @@ def test_screened_stack_drops_clearly_worse_candidates(problem):
     weights = sel.scores_.set_index("candidate").filter(like="weight_")
     assert (weights.loc["T-deep-tree"] == 0).all()  # unpruned trees: far worse held-out DR loss
     np.testing.assert_allclose(weights.sum(axis=0), 1.0)
-    best = min(_pehe(c.fit(X, a, y).effect().ite, tau) for c in _candidates().values())
-    assert _pehe(sel.effect().ite, tau) < 1.1 * best
+    best = min(_pehe(c.fit(X, a, y).effect(X).ite, tau) for c in _candidates().values())
+    assert _pehe(sel.effect(X).ite, tau) < 1.1 * best
     # screen = 0 keeps only each drug's best candidate: the stack becomes the "best" mode
     zero = CateSelector(candidates=_candidates(), mode="stack", screen=0, random_state=0).fit(X, a, y)
     chosen = CateSelector(candidates=_candidates(), mode="best", random_state=0).fit(X, a, y)
-    np.testing.assert_allclose(zero.effect().ite, chosen.effect().ite)
+    np.testing.assert_allclose(zero.effect(X).ite, chosen.effect(X).ite)
 
 
 def test_selector_errors():
@@ -71,4 +71,4 @@ def test_selector_errors():
     with pytest.raises(ValidationError, match="screen: expected a non-negative finite number of standard errors, or None"):
         CateSelector(candidates=_candidates(), screen=-1).fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
     with pytest.raises(ValidationError, match="call fit before effect"):
-        CateSelector(candidates=_candidates()).effect()
+        CateSelector(candidates=_candidates()).effect(np.zeros((2, 4)))

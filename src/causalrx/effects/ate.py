@@ -6,49 +6,48 @@ heterogeneity) with a valid interval.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from causalrx.effects.estimate import EffectEstimate, check_effect_inputs
+from sklearn.base import clone
+
+from causalrx.effects.crossfit import make_folds
+from causalrx.effects.estimate import EffectEstimate, check_effect_inputs, working_propensity
+from causalrx.effects.learners import FittedEffects
 from causalrx.effects.outcome import cross_fit_outcomes, default_regressor
 from causalrx.effects.propensity import PropensityModel, default_classifier
 from causalrx.exceptions import ValidationError
 
 
-def _broadcast(n, ate, se, alpha, method, names) -> EffectEstimate:
-    z = ndtri(1 - alpha / 2)
-    lo, hi = ate - z * se, ate + z * se
-    return EffectEstimate(
-        ite=np.tile(ate, (n, 1)), lower=np.tile(lo, (n, 1)), upper=np.tile(hi, (n, 1)), ate=ate, ate_lower=lo,
-        ate_upper=hi, method=method, action_names=names, alpha=alpha,
-    )  # fmt: skip
-
-
-@dataclass(kw_only=True)
-class _ATE:
+@dataclass(kw_only=True, repr=False, eq=False)
+class _ATE(FittedEffects):
     random_state: int | None = None
     alpha: float = 0.05
     n_folds: int = 5
 
-    def effect(self, X=None) -> EffectEstimate:
-        """The ATE of every drug (with its interval), repeated for each patient of X."""
-        if not hasattr(self, "ate_"):
-            raise ValidationError(f"{type(self).__name__}: call fit before effect")
-        n = self.n_ if X is None else len(X)
-        return _broadcast(n, self.ate_, self.se_, self.alpha, self.name, self.action_names_)
+    def effect(self, X) -> EffectEstimate:
+        """The ATE of every drug (with its interval), repeated for each patient of X.
+
+        ``ate_`` and ``se_`` (working order: the reference arm first) are what the fit keeps.
+        """
+        X, ids, drugs = self._covariates(X)
+        n = len(X)
+        z = ndtri(1 - self.alpha / 2)
+        lo, hi = self.ate_ - z * self.se_, self.ate_ + z * self.se_
+        tile = lambda a: np.tile(a, (n, 1))  # noqa: E731
+        return self._estimate(tile(self.ate_), tile(lo), tile(hi), self.ate_, lo, hi, ids, drugs)
 
     def _propensity(self, d, given):
-        """The given propensities, or cross-fitted calibrated estimates."""
+        """The given propensities (caller's drug order), or cross-fitted calibrated estimates; working order."""
         if given is not None:
-            return np.asarray(given, dtype=float)
+            return working_propensity(given, d)
         return PropensityModel(n_folds=self.n_folds, random_state=self.random_state).fit_predict(d.X, d.action, d.n_actions)
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False, eq=False)
 class IPW(_ATE):
     """Inverse probability weighting, normalised within arm (Hajek), with influence-function intervals.
 
@@ -62,8 +61,8 @@ class IPW(_ATE):
 
     name = "IPW"
 
-    def fit(self, X, action=None, y=None, *, action_names=None, propensity=None):
-        d = check_effect_inputs(X, action, y, action_names, propensity)
+    def fit(self, X, action=None, y=None, *, action_names=None, propensity=None, reference=None):
+        d = check_effect_inputs(X, action, y, action_names, propensity, reference)
         e = self._propensity(d, propensity)
         n, k = len(d.y), d.n_actions
         mu, infl = np.zeros(k), np.zeros((n, k))
@@ -73,16 +72,16 @@ class IPW(_ATE):
             infl[:, a] = w * (d.y - mu[a]) / np.mean(w)
         contrast = infl - infl[:, :1]
         self.ate_, self.se_ = mu - mu[0], contrast.std(axis=0, ddof=1) / np.sqrt(n)
-        self.n_, self.action_names_, self.propensity_, self.data_ = n, d.action_names, e, d
+        self._remember(d)
         return self
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False, eq=False)
 class AIPW(_ATE):
     """Augmented IPW (doubly robust) with cross-fitted outcome and propensity models.
 
-    ``pseudo_outcomes_`` (n, k) are the per-patient doubly robust scores of each drug vs
-    the reference arm; their mean is the ATE, and they serve to validate CATE models.
+    The fitted estimator keeps the ATE and its standard error only; the per-patient doubly
+    robust scores, which validate CATE models, come from :meth:`pseudo_outcomes`.
 
     References
     ----------
@@ -95,21 +94,34 @@ class AIPW(_ATE):
 
     name = "AIPW"
 
-    def fit(self, X, action=None, y=None, *, action_names=None, propensity=None):
-        d = check_effect_inputs(X, action, y, action_names, propensity)
+    def fit(self, X, action=None, y=None, *, action_names=None, propensity=None, reference=None):
+        psi = self._scores(check_effect_inputs(X, action, y, action_names, propensity, reference), propensity)[0]
+        self.ate_ = psi.mean(axis=0)
+        self.se_ = psi.std(axis=0, ddof=1) / np.sqrt(len(psi))
+        return self
+
+    def pseudo_outcomes(self, X, action=None, y=None, *, action_names=None, propensity=None, reference=None):
+        """Cross-fitted doubly robust scores on the given data, without keeping them.
+
+        Returns
+        -------
+        psi, propensity, outcome : arrays (n, k) in *working order* (the reference arm first):
+            the per-patient DR scores of each drug vs the reference arm (their mean is the
+            ATE), the propensities and the cross-fitted outcome predictions.
+        """
+        return self._scores(check_effect_inputs(X, action, y, action_names, propensity, reference), propensity)
+
+    def _scores(self, d, propensity):
         e = self._propensity(d, propensity)
         q = cross_fit_outcomes(d.X, d.action, d.y, d.n_actions, self.model_regression, per_action=self.per_action,
                                n_folds=self.n_folds, random_state=self.random_state)  # fmt: skip
         onehot = np.eye(d.n_actions)[d.action]
         psi = q + onehot * (d.y - q[np.arange(len(d.y)), d.action])[:, None] / e
-        self.pseudo_outcomes_ = psi - psi[:, :1]
-        self.ate_ = self.pseudo_outcomes_.mean(axis=0)
-        self.se_ = self.pseudo_outcomes_.std(axis=0, ddof=1) / np.sqrt(len(d.y))
-        self.n_, self.action_names_, self.propensity_, self.outcome_predictions_, self.data_ = len(d.y), d.action_names, e, q, d
-        return self
+        self._remember(d)
+        return psi - psi[:, :1], e, q
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False, eq=False)
 class DML(_ATE):
     """Double machine learning ATEs via DoubleML's average potential outcomes (``DoubleMLAPOS``).
 
@@ -128,23 +140,26 @@ class DML(_ATE):
 
     name = "DML (DoubleML)"
 
-    def fit(self, X, action=None, y=None, *, action_names=None):
+    def fit(self, X, action=None, y=None, *, action_names=None, reference=None):
         import doubleml as dml
 
-        d = check_effect_inputs(X, action, y, action_names)
+        d = check_effect_inputs(X, action, y, action_names, reference=reference)
         cols = [f"x{j}" for j in range(d.X.shape[1])]
         frame = pd.DataFrame(d.X, columns=cols).assign(y=d.y, drug=d.action)
         data = dml.DoubleMLData(frame, "y", "drug", cols)
-        g = self.ml_g or default_regressor(self.random_state)
-        m = self.ml_m or default_classifier()
-        np.random.seed(self.random_state if self.random_state is not None else None)  # DoubleML draws folds from numpy's global state
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = dml.DoubleMLAPOS(data, g, m, treatment_levels=list(range(d.n_actions)), n_folds=self.n_folds,
-                                     trimming_threshold=self.trimming_threshold)  # fmt: skip
-            model.fit()
-            contrast = model.causal_contrast(reference_levels=[0])
+        g = default_regressor(self.random_state) if self.ml_g is None else clone(self.ml_g)
+        m = default_classifier() if self.ml_m is None else clone(self.ml_m)
+        model = dml.DoubleMLAPOS(data, g, m, treatment_levels=list(range(d.n_actions)), n_folds=self.n_folds,
+                                 trimming_threshold=self.trimming_threshold, draw_sample_splitting=False)  # fmt: skip
+        model.set_sample_splitting(_splits(d, self.n_folds, self.random_state))
+        model.fit()
+        contrast = model.causal_contrast(reference_levels=[0])
         self.ate_ = np.r_[0.0, np.asarray(contrast.thetas, dtype=float).ravel()]
         self.se_ = np.r_[0.0, np.asarray(contrast.ses, dtype=float).ravel()]
-        self.n_, self.action_names_, self.model_, self.data_ = len(d.y), d.action_names, model, d
+        self._remember(d)
         return self
+
+
+def _splits(d, n_folds: int, random_state):
+    """DoubleML's sample splitting from our own seeded folds (NumPy's global state stays untouched)."""
+    return [(train, test) for train, test in make_folds(len(d.y), n_folds, random_state, stratify=d.action)]

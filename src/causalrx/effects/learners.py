@@ -1,28 +1,74 @@
 """Heterogeneous-effect learners behind one interface, wrapping EconML and CausalML.
 
-All handle k drugs (multi-arm, effects versus the reference arm 0) and take
-``random_state``. Nuisance models are cross-fitted inside the wrapped libraries.
+All handle k drugs (multi-arm, effects versus the named reference arm, wherever it is)
+and take ``random_state``. Fitted learners keep no training rows: ``effect(X)`` needs the
+patients' covariates. Nuisance models are cross-fitted inside the wrapped libraries.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from causalrx.effects.estimate import EffectEstimate, ate_from_ite, check_effect_inputs
+from causalrx.effects.estimate import EffectData, EffectEstimate, check_effect_inputs, resolve_covariates, scatter_columns
 from causalrx.effects.propensity import PropensityModel, default_classifier
 from causalrx.exceptions import ValidationError
+
+
+def _or(model, default):
+    """A fresh copy of the user's sub-model, or the default (``is None``: an unfitted ensemble has no length)."""
+    return default if model is None else clone(model)
 
 
 def _regressor(random_state):
     return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=random_state)
 
 
-@dataclass(kw_only=True)
-class _Learner:
+class FittedEffects(BaseEstimator):
+    """What every effect estimator remembers of its training data: the drugs, the reference
+    arm and the covariate columns, never a patient row (models hold no patient data)."""
+
+    def _remember(self, data: EffectData) -> None:
+        self.action_names_, self.reference_, self.order_ = data.drugs, data.reference, data.order
+        self.n_actions_, self.n_features_in_ = data.n_actions, data.X.shape[1]
+        if data.feature_names is not None:
+            self.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def _covariates(self, X, what: str = "effect"):
+        """``(X array, patient ids, drugs of a DecisionProblem or None)``: columns by name where fit had names."""
+        if not hasattr(self, "order_"):
+            raise ValidationError(f"{type(self).__name__}: call fit before {what}")
+        if X is None:
+            raise ValidationError(f"X: give the patients' covariates ({type(self).__name__} keeps no training rows)")
+        names = getattr(self, "feature_names_in_", None)
+        X, ids, drugs = resolve_covariates(X, None if names is None or not _labelled(X) else names)
+        if X.shape[1] != self.n_features_in_:
+            raise ValidationError(f"X: expected {self.n_features_in_} covariate columns as in fit, got shape {X.shape}")
+        return X, ids, drugs
+
+    def _estimate(self, ite, lower, upper, ate, ate_lower, ate_upper, ids, drugs, method=None) -> EffectEstimate:
+        """An estimate from working-order arrays, in the fitted drug order (or a problem's)."""
+        back = lambda a: None if a is None else scatter_columns(np.asarray(a, dtype=float), self.order_)  # noqa: E731
+        est = EffectEstimate(ite=back(ite), lower=back(lower), upper=back(upper), ate=back(ate), ate_lower=back(ate_lower),
+                             ate_upper=back(ate_upper), method=method or self.name, action_names=self.action_names_,
+                             alpha=self.alpha, patient_ids=ids, reference=self.reference_)  # fmt: skip
+        return est if drugs is None else est.reindex(drugs=drugs)
+
+
+def _labelled(X) -> bool:
+    from causalrx.data.problem import DecisionProblem
+
+    return isinstance(X, (pd.DataFrame, DecisionProblem))
+
+
+@dataclass(kw_only=True, repr=False, eq=False)
+class _Learner(FittedEffects):
     """Shared fit/effect plumbing; subclasses build the wrapped model in ``_build``."""
 
     random_state: int | None = None
@@ -31,53 +77,43 @@ class _Learner:
     name = "learner"
     has_intervals = True
 
-    def fit(self, X, action=None, y=None, *, action_names=None):
-        """Fit on covariates X (n, d), drug indices (n,) and outcomes (n,), or on a Cohort. Returns self."""
-        data = check_effect_inputs(X, action, y, action_names)
-        self.n_actions_, self.action_names_ = data.n_actions, data.action_names
-        self.data_ = data
+    def fit(self, X, action=None, y=None, *, action_names=None, reference=None):
+        """Fit on covariates X (n, d), drug indices (n,) and outcomes (n,), or on a DecisionProblem or Cohort. Returns self.
+
+        With arrays, ``reference`` names the reference arm (default: the first drug).
+        """
+        data = check_effect_inputs(X, action, y, action_names, reference=reference)
+        self._remember(data)
         self.model_ = self._build(data)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._fit(data)
+        self._fit(data)
         return self
 
     def _fit(self, data):
         self.model_.fit(data.y, data.action, X=data.X)
 
-    def effect(self, X=None) -> EffectEstimate:
-        """Effects of every drug vs the reference arm for patients X (default: the training patients)."""
-        if not hasattr(self, "model_"):
-            raise ValidationError(f"{type(self).__name__}: call fit before effect")
-        X = self.data_.X if X is None else np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != self.data_.X.shape[1]:
-            raise ValidationError(f"X: expected {self.data_.X.shape[1]} covariate columns as in fit, got shape {X.shape}")
+    def effect(self, X) -> EffectEstimate:
+        """Effects of every drug vs the reference arm for patients X (array, DataFrame indexed by id, or DecisionProblem)."""
+        X, ids, drugs = self._covariates(X)
         n, k = len(X), self.n_actions_
         ite, lower, upper = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
         ate, ate_lo, ate_hi = np.zeros(k), np.zeros(k), np.zeros(k)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ite[:, 1:], lower[:, 1:], upper[:, 1:], (ate[1:], ate_lo[1:], ate_hi[1:]) = self._all_arms(X)
-        return ate_from_ite(ite, lower, upper, self.name, self.action_names_, self.alpha, ate, ate_lo, ate_hi)
+        ite[:, 1:], lower[:, 1:], upper[:, 1:], (ate[1:], ate_lo[1:], ate_hi[1:]) = self._all_arms(X)
+        return self._estimate(ite, lower, upper, ate, ate_lo, ate_hi, ids, drugs)
 
     def point_effect(self, X) -> np.ndarray:
-        """Point estimates only, (n, k) with column 0 zero: much cheaper than :meth:`effect` (no intervals)."""
-        if not hasattr(self, "model_"):
-            raise ValidationError(f"{type(self).__name__}: call fit before point_effect")
-        X = np.asarray(X, dtype=float)
+        """Point estimates only, (n, k) in the fitted drug order (the reference column zero): much cheaper than :meth:`effect`."""
+        X, _, _ = self._covariates(X, "point_effect")
         ite = np.zeros((len(X), self.n_actions_))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if isinstance(self, RLearner):  # CausalML: per-arm predictions through _arm
-                ite[:, 1:] = np.column_stack([self._arm(X, a)[0] for a in range(1, self.n_actions_)])
-            elif hasattr(self.model_, "const_marginal_effect"):  # EconML, all arms in one call
-                ite[:, 1:] = self.model_.const_marginal_effect(X).reshape(len(X), -1)
-            else:
-                ite[:, 1:] = np.column_stack([self.model_.effect(X, T0=0, T1=a) for a in range(1, self.n_actions_)])
-        return ite
+        if isinstance(self, RLearner):  # CausalML: per-arm predictions through _arm
+            ite[:, 1:] = np.column_stack([self._arm(X, a)[0] for a in range(1, self.n_actions_)])
+        elif hasattr(self.model_, "const_marginal_effect"):  # EconML, all arms in one call
+            ite[:, 1:] = self.model_.const_marginal_effect(X).reshape(len(X), -1)
+        else:
+            ite[:, 1:] = np.column_stack([self.model_.effect(X, T0=0, T1=a) for a in range(1, self.n_actions_)])
+        return scatter_columns(ite, self.order_)
 
     def _all_arms(self, X):
-        """Effects of drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,)."""
+        """Effects of working drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,)."""
         arms = [self._arm(X, a) for a in range(1, self.n_actions_)]
         stack = [np.column_stack([arm[j] for arm in arms]) for j in range(3)]
         return (*stack, tuple(np.array([arm[3][j] for arm in arms]) for j in range(3)))
@@ -92,8 +128,7 @@ class _Learner:
         ate_lo, ate_hi = m.ate_interval(X, T0=0, T1=a, alpha=self.alpha)
         return te, lo, hi, (float(te.mean()), float(ate_lo), float(ate_hi))
 
-
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False, eq=False)
 class DRLearner(_Learner):
     """Doubly robust learner (EconML): regress DR pseudo-outcomes on X.
 
@@ -111,7 +146,7 @@ class DRLearner(_Learner):
     final: str = "forest"
     model_regression: object = None
     model_propensity: object = None
-    cv: int = 5
+    n_folds: int = 5
     min_propensity: float = 1e-3
     n_estimators: int = 400
     min_samples_leaf: int = 10
@@ -125,8 +160,8 @@ class DRLearner(_Learner):
     def _build(self, data):
         from econml.dr import ForestDRLearner, LinearDRLearner
 
-        common = dict(model_regression=self.model_regression or _regressor(self.random_state),
-                      model_propensity=self.model_propensity or default_classifier(), cv=self.cv,
+        common = dict(model_regression=_or(self.model_regression, _regressor(self.random_state)),
+                      model_propensity=_or(self.model_propensity, default_classifier()), cv=self.n_folds,
                       min_propensity=self.min_propensity, random_state=self.random_state)  # fmt: skip
         if self.final == "forest":
             return ForestDRLearner(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
@@ -136,13 +171,13 @@ class DRLearner(_Learner):
         raise ValidationError(f"final: expected 'forest' or 'linear', got {self.final!r}")
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False, eq=False)
 class CausalForest(_Learner):
     """Causal forest with double machine learning residualisation (EconML ``CausalForestDML``).
 
     ``max_samples`` subsamples each tree (and ``n_estimators`` sets their number), which is
     what keeps 100,000-patient fits within minutes: with ``n_estimators=200,
-    max_samples=0.1, cv=3`` and early-stopped boosting nuisances, 100,000 patients x 6 drugs
+    max_samples=0.1, n_folds=3`` and early-stopped boosting nuisances, 100,000 patients x 6 drugs
     x 50 covariates fit in under a minute on 2 cores (``benchmarks/bench_effects.py``) and
     are more accurate than the default forest on 5,000 patients; each tree still sees
     10,000 patients.
@@ -157,7 +192,7 @@ class CausalForest(_Learner):
     max_samples: float = 0.45
     model_y: object = None
     model_t: object = None
-    cv: int = 5
+    n_folds: int = 5
     n_jobs: int | None = None
 
     name = "causal forest (DML)"
@@ -166,9 +201,9 @@ class CausalForest(_Learner):
         from econml.dml import CausalForestDML
 
         return CausalForestDML(
-            model_y=self.model_y or _regressor(self.random_state),
-            model_t=self.model_t or HistGradientBoostingClassifier(max_iter=100, random_state=self.random_state),
-            discrete_treatment=True, cv=self.cv, n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+            model_y=_or(self.model_y, _regressor(self.random_state)),
+            model_t=_or(self.model_t, HistGradientBoostingClassifier(max_iter=100, random_state=self.random_state)),
+            discrete_treatment=True, cv=self.n_folds, n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
             max_samples=self.max_samples, n_jobs=self.n_jobs, random_state=self.random_state,
         )  # fmt: skip
 
@@ -181,7 +216,7 @@ class CausalForest(_Learner):
         return te, lo, hi, (te.mean(axis=0), np.ravel(ate_lo), np.ravel(ate_hi))
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False, eq=False)
 class MetaLearner(_Learner):
     """S-, T- or X-learner (EconML metalearners); point estimates only (no intervals).
 
@@ -203,7 +238,7 @@ class MetaLearner(_Learner):
     def _build(self, data):
         from econml.metalearners import SLearner, TLearner, XLearner
 
-        model = self.model or _regressor(self.random_state)
+        model = _or(self.model, _regressor(self.random_state))
         if self.kind == "S":
             return SLearner(overall_model=model)
         if self.kind == "T":
@@ -213,7 +248,7 @@ class MetaLearner(_Learner):
         raise ValidationError(f"kind: expected 'S', 'T' or 'X', got {self.kind!r}")
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, repr=False, eq=False)
 class RLearner(_Learner):
     """R-learner (CausalML ``BaseRRegressor``): minimises the Robinson residual loss; point estimates only.
 
@@ -232,7 +267,7 @@ class RLearner(_Learner):
     def _build(self, data):
         from causalml.inference.meta import BaseRRegressor
 
-        return BaseRRegressor(learner=self.model or _regressor(self.random_state), control_name=0, n_fold=self.n_folds,
+        return BaseRRegressor(learner=_or(self.model, _regressor(self.random_state)), control_name=0, n_fold=self.n_folds,
                               random_state=self.random_state)  # fmt: skip
 
     def _fit(self, data):

@@ -1,6 +1,6 @@
 """Refutation of effect estimates with DoWhy's refuters.
 
-``refute(estimator)`` takes a *fitted* causalrx effect estimator and, for each drug versus
+``refute(estimator, X, action, y)`` takes a causalrx effect estimator and its data and, for each drug versus
 the reference arm, re-runs that same estimator (a fresh copy) under DoWhy's perturbations:
 
 ============================  ===============================================  ====================================
@@ -28,13 +28,16 @@ Sharma A, Kiciman E. DoWhy: An end-to-end library for causal inference. arXiv:20
 
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 
 import numpy as np
 import pandas as pd
 
+from sklearn.base import clone
+
+from causalrx.data.problem import label_positions
+from causalrx.effects.estimate import check_effect_inputs
 from causalrx.exceptions import ValidationError
 
 CHECKS = ("placebo_treatment", "random_common_cause", "data_subset", "unobserved_confounder")
@@ -56,15 +59,15 @@ def _adapter_class(record: list):
             covariates = list(self._target_estimand.get_adjustment_set())
             treatment = self._target_estimand.treatment_variable[0]
             outcome = self._target_estimand.outcome_variable[0]
-            self.fitted_ = copy.deepcopy(self.prototype).fit(
-                data[covariates].to_numpy(dtype=float), data[treatment].to_numpy().astype(int), data[outcome].to_numpy(dtype=float)
-            )  # fmt: skip
-            self.symbolic_estimator = f"causalrx {self.fitted_.effect().method}"
+            X = data[covariates].to_numpy(dtype=float)
+            self.fitted_ = clone(self.prototype).fit(X, data[treatment].to_numpy().astype(int), data[outcome].to_numpy(dtype=float))
+            self.effect_ = self.fitted_.effect(X)  # on the patients of this contrast
+            self.symbolic_estimator = f"causalrx {self.effect_.method}"
             return self
 
         def estimate_effect(self, data, treatment_value=1, control_value=0, target_units=None, **_):
             self._target_units, self._treatment_value, self._control_value = target_units, treatment_value, control_value
-            value = float(self.fitted_.effect().ate[1])
+            value = float(self.effect_.ate[1])
             record.append(value)
             estimate = CausalEstimate(
                 data=data, treatment_name=self._target_estimand.treatment_variable,
@@ -93,7 +96,12 @@ def _outside(value: float, simulations: np.ndarray, level: float) -> bool:
 
 def refute(
     estimator,
+    X,
+    action=None,
+    y=None,
     *,
+    action_names=None,
+    reference=None,
     drugs=None,
     checks=CHECKS,
     n_simulations: int = 20,
@@ -103,14 +111,17 @@ def refute(
     significance_level: float = 0.05,
     random_state: int | None = None,
 ) -> pd.DataFrame:
-    """Run DoWhy refuters on a fitted estimator, one binary contrast (drug vs reference) at a time.
+    """Run DoWhy refuters on an estimator and data, one binary contrast (drug vs reference) at a time.
 
     Parameters
     ----------
-    estimator : fitted causalrx effect estimator
-        Any estimator of :mod:`causalrx.effects` after ``fit``; a fresh copy is re-fitted for
-        every simulation, so cost grows with ``n_simulations``.
-    drugs : list of drug names or indices, optional
+    estimator : causalrx effect estimator
+        Any estimator of :mod:`causalrx.effects`, fitted or not: only its settings are used
+        (it keeps no training rows); a fresh clone is fitted for every simulation, so cost
+        grows with ``n_simulations``.
+    X, action, y, action_names, reference
+        The data, as for the estimator's ``fit``: arrays, a DecisionProblem or a Cohort.
+    drugs : list of drug names, optional
         Default: every drug except the reference arm.
     checks : tuple
         Any of ``"placebo_treatment"``, ``"random_common_cause"``, ``"data_subset"``,
@@ -131,24 +142,23 @@ def refute(
     from dowhy.causal_refuters.placebo_treatment_refuter import PlaceboType, refute_placebo_treatment
     from dowhy.causal_refuters.random_common_cause import refute_random_common_cause
 
-    data = getattr(estimator, "data_", None)
-    if data is None:
-        raise ValidationError(f"{type(estimator).__name__}: call fit before refute")
     unknown = sorted(set(checks) - set(CHECKS))
     if unknown:
         raise ValidationError(f"checks: unknown check(s) {unknown}; expected some of {list(CHECKS)}")
-    names = data.action_names
-    arms = range(1, data.n_actions) if drugs is None else [names.index(d) if isinstance(d, str) else int(d) for d in drugs]
-    prototype = copy.deepcopy(estimator)
-    for attr in [a for a in vars(prototype) if a.endswith("_") and not a.startswith("_")]:
-        delattr(prototype, attr)  # an unfitted copy with the same settings
+    data = check_effect_inputs(X, action, y, action_names, reference=reference)
+    names = data.action_names  # working order: the reference arm first
+    if drugs is None:
+        arms = range(1, data.n_actions)
+    else:
+        arms = label_positions("drugs", names, [d if isinstance(d, str) else data.drugs[int(d)] for d in drugs], "drug")
+    prototype = clone(estimator)  # same settings, unfitted
     record: list[float] = []
     adapter = _adapter_class(record)
     rows = []
     logging.getLogger("dowhy").setLevel(logging.ERROR)
     for arm in arms:
-        if not 0 < arm < data.n_actions:
-            raise ValidationError(f"drugs: {arm!r} is not a non-reference drug (1..{data.n_actions - 1})")
+        if arm == 0:
+            raise ValidationError(f"drugs: {data.reference!r} is the reference arm; name drugs to contrast with it")
         keep = np.isin(data.action, (0, arm))
         cols = [f"x{j}" for j in range(data.X.shape[1])]
         frame = pd.DataFrame(data.X[keep], columns=cols).assign(treatment=(data.action[keep] == arm).astype(int), y=data.y[keep])

@@ -21,8 +21,7 @@ for heterogeneous causal effect estimation. ICLR 2024.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,12 +29,15 @@ from scipy.optimize import nnls
 
 from causalrx.effects.ate import AIPW
 from causalrx.effects.crossfit import make_folds
-from causalrx.effects.estimate import EffectEstimate, ate_from_ite, check_effect_inputs
+from sklearn.base import clone
+
+from causalrx.effects.estimate import EffectEstimate, check_effect_inputs
+from causalrx.effects.learners import FittedEffects
 from causalrx.exceptions import ValidationError, check_number
 
 
-@dataclass(kw_only=True)
-class CateSelector:
+@dataclass(kw_only=True, repr=False, eq=False)
+class CateSelector(FittedEffects):
     """Cross-validated selection or stacking of CATE estimators.
 
     Parameters
@@ -77,21 +79,23 @@ class CateSelector:
     alpha: float = 0.05
     progress: bool = False
     screen: float | None = None
-    fitted_: dict = field(default_factory=dict, init=False, repr=False)
 
-    def fit(self, X, action=None, y=None, *, action_names=None):
+    def fit(self, X, action=None, y=None, *, action_names=None, reference=None):
+        """Score, choose or stack the candidates, and refit the chosen ones on all the data.
+
+        Afterwards ``oof_effects(X, ...)`` is *not* kept: the selector keeps the fitted
+        candidates and their weights, never the training rows or their predictions.
+        """
         if not self.candidates:
             raise ValidationError("candidates: expected at least one estimator")
         if self.mode not in ("stack", "best"):
             raise ValidationError(f"mode: expected 'stack' or 'best', got {self.mode!r}")
         if self.screen is not None:
             check_number("screen", self.screen, zero_ok=True, hint=" of standard errors, or None")
-        d = check_effect_inputs(X, action, y, action_names)
+        d = check_effect_inputs(X, action, y, action_names, reference=reference)
         n, k, names = len(d.y), d.n_actions, list(self.candidates)
-        scorer = copy.deepcopy(self.pseudo_outcomes) if self.pseudo_outcomes is not None else AIPW(random_state=self.random_state)
-        scorer.fit(d.X, d.action, d.y)
-        psi = scorer.pseudo_outcomes_
-        e, q = scorer.propensity_, scorer.outcome_predictions_
+        scorer = clone(self.pseudo_outcomes) if self.pseudo_outcomes is not None else AIPW(random_state=self.random_state)
+        psi, e, q = scorer.pseudo_outcomes(d.X, d.action, d.y, action_names=d.action_names)  # working order already
         oof = np.zeros((len(names), n, k))
         folds = make_folds(n, self.n_folds, self.random_state, stratify=d.action)
         steps = [(i, fold) for fold in range(len(folds)) for i in range(len(names))]
@@ -101,8 +105,8 @@ class CateSelector:
             steps = tqdm(steps, desc="CATE selection", leave=False)
         for i, fold in steps:
             train, test = folds[fold]
-            model = copy.deepcopy(self.candidates[names[i]]).fit(d.X[train], d.action[train], d.y[train], action_names=d.action_names)
-            oof[i, test] = model.effect(d.X[test]).ite
+            model = clone(self.candidates[names[i]]).fit(d.X[train], d.action[train], d.y[train], action_names=d.action_names)
+            oof[i, test] = model.effect(d.X[test]).ite  # working order: the reference arm first
         # DR loss per candidate and drug; R-loss with m(x) = sum_a e_a q_a
         err = (psi[None, :, 1:] - oof[:, :, 1:]) ** 2  # (m, n, k-1)
         dr_loss = err.mean(axis=(1, 2))
@@ -126,11 +130,10 @@ class CateSelector:
         for a in range(1, k):
             table[f"weight_{d.action_names[a]}"] = weights[:, a]
         self.scores_ = table.sort_values("dr_loss", ignore_index=True)
-        self.weights_, self.names_, self.action_names_, self.n_actions_ = weights, names, d.action_names, k
-        self.data_ = d
-        self.oof_ite_ = np.einsum("ma,mna->na", weights, oof)
+        self.weights_, self.names_ = weights, names
+        self._remember(d)
         self.fitted_ = {
-            name: copy.deepcopy(self.candidates[name]).fit(d.X, d.action, d.y, action_names=d.action_names)
+            name: clone(self.candidates[name]).fit(d.X, d.action, d.y, action_names=d.action_names)
             for i, name in enumerate(names) if weights[i].any()
         }  # fmt: skip
         return self
@@ -142,13 +145,13 @@ class CateSelector:
         best = np.argmin(loss)
         return loss <= loss[best] + self.screen * _paired_se(err, best)
 
-    def effect(self, X=None) -> EffectEstimate:
+    def effect(self, X) -> EffectEstimate:
         """The stacked (or best) individual effects; intervals are those of the single chosen
-        candidate when one candidate carries all the weight of a drug, NaN otherwise."""
-        if not self.fitted_:
-            raise ValidationError("CateSelector: call fit before effect")
-        X = self.data_.X if X is None else np.asarray(X, dtype=float)
-        estimates = {name: model.effect(X) for name, model in self.fitted_.items()}
+        candidate when one candidate carries all the weight of a drug, NaN otherwise.
+
+        ``weights_`` (candidates x drugs) are in working order (the reference arm first)."""
+        X, ids, drugs = self._covariates(X)
+        estimates = {name: model.effect(X) for name, model in self.fitted_.items()}  # working order
         n, k = len(X), self.n_actions_
         ite, lower, upper = np.zeros((n, k)), np.full((n, k), np.nan), np.full((n, k), np.nan)
         lower[:, 0] = upper[:, 0] = 0.0
@@ -161,7 +164,8 @@ class CateSelector:
                 est = estimates[self.names_[solo[0]]]
                 lower[:, a], upper[:, a] = est.lower[:, a], est.upper[:, a]
         label = "best of" if self.mode == "best" else "stack of"
-        return ate_from_ite(ite, lower, upper, f"{label} {', '.join(self.fitted_)}", self.action_names_, self.alpha)
+        nan = np.full(k, np.nan)
+        return self._estimate(ite, lower, upper, ite.mean(axis=0), nan, nan, ids, drugs, f"{label} {', '.join(self.fitted_)}")
 
 
 def _paired_se(per_patient: np.ndarray, best: int) -> np.ndarray:

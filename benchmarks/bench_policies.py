@@ -53,7 +53,7 @@ def one_step(n: int, seed: int, out: Path) -> pd.DataFrame:
     logged = sim.bandit_feedback(X, mask=mask)
     names = sim.cohort.action_names
     policies = {
-        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(len(names)), "reference": ReferencePolicy(len(names)),
+        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(len(names)), "reference": ReferencePolicy(len(names), reference=names.index(ref)),
         "guideline": GuidelinePolicy(GUIDELINE, action_names=names), "effect-greedy": EffectGreedyPolicy(random_state=seed),
         "policy tree (depth 3)": PolicyTreeLearner(max_depth=3, random_state=seed),
         "policy forest": PolicyTreeLearner(forest=True, max_depth=4, random_state=seed), "DR bandit": DRPolicyLearner(random_state=seed),
@@ -75,7 +75,7 @@ def multi_visit(n: int, seed: int, out: Path) -> pd.DataFrame:
     traj = dataclasses.replace(sim.trajectories(context), mask=np.repeat(mask, 4, axis=0))
     rl = dict(n_steps=2000, random_state=seed)
     policies = {
-        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(4), "CQL": OfflineRLPolicy(algorithm="cql", alpha=0.1, **rl),
+        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(4), "CQL": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, **rl),
         "BCQ": OfflineRLPolicy(algorithm="bcq", **rl), "NFQ (naive)": OfflineRLPolicy(algorithm="nfq", **rl),
     }  # fmt: skip
     oracle_dist = sim.oracle_policy(mask)

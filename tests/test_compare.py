@@ -15,7 +15,7 @@ def test_compare_cross_fits_evaluates_and_reports_truth(tmp_path):
     w = make_world(n=2000, seed=3)
     logged = BanditFeedback(context=w.X, action=w.action, reward=w.reward, action_names=("ref", "d1", "d2"),
                             pscore=w.propensity[np.arange(len(w.X)), w.action], mask=w.mask)  # fmt: skip
-    policies = {"logged (cloned)": LoggedPolicy(), "uniform": UniformPolicy(3), "reference": ReferencePolicy(3),
+    policies = {"logged (cloned)": LoggedPolicy(), "uniform": UniformPolicy(3), "reference": ReferencePolicy(3, reference=0),
                 "policy tree": PolicyTreeLearner(max_depth=2, random_state=0)}  # fmt: skip
     oracle = w.value(w.oracle())
     result = compare(logged, policies, estimators=[IPS(), SNIPS(), DR()], oracle_value=oracle, plot_path=tmp_path / "forest.png",

@@ -10,7 +10,7 @@ policy's true value and its regret against the oracle.
 
 from __future__ import annotations
 
-import copy
+import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from sklearn.base import clone
+
 from causalrx.data.feedback import BanditFeedback, Trajectories
+from causalrx.data.problem import DecisionProblem
 from causalrx.effects.crossfit import make_folds
 from causalrx.exceptions import ValidationError
 from causalrx.ope.compare import add_true_values, result_rows, save_policy_plot
@@ -66,8 +69,11 @@ def _is_fitted(policy) -> bool:
     return not hasattr(policy, "fit") or any(k.endswith("_") and not k.startswith("_") for k in vars(policy))
 
 
-def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=None) -> tuple[CrossFittedPolicy, float]:
-    """Fit copies of ``policy`` on all folds but one; returns the cross-fitted policy and the mean fit time (s)."""
+def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=None, reference=None) -> tuple[CrossFittedPolicy, float]:
+    """Fit copies of ``policy`` on all folds but one; returns the cross-fitted policy and the mean fit time (s).
+
+    ``reference`` (the reference arm's name) goes to learners that take one, with the drug names.
+    """
     sequential = isinstance(logged, Trajectories)
     n_units = logged.n_episodes if sequential else logged.n_rounds
     unit_of_row = logged.episode_index if sequential else None
@@ -75,7 +81,7 @@ def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=Non
     models, seconds = [], []
     for f, (train, test) in enumerate(make_folds(n_units, n_folds, random_state)):
         fold[test] = f
-        model = copy.deepcopy(policy)
+        model = clone(policy)
         start = time.perf_counter()
         if sequential and isinstance(model, OfflineRLPolicy):
             rows = np.isin(unit_of_row, train)
@@ -86,8 +92,10 @@ def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=Non
         else:  # one-step learners; on episodes they learn from every step of the training episodes
             rows = np.isin(unit_of_row, train) if sequential else train
             X = logged.observations if sequential else logged.context
+            accepts = inspect.signature(model.fit).parameters
+            named = {"action_names": logged.action_names, "reference": reference} if reference is not None else {}
             model.fit(X[rows], logged.action[rows], logged.reward[rows], mask=None if mask is None else mask[rows],
-                      n_actions=logged.n_actions)  # fmt: skip
+                      n_actions=logged.n_actions, **{k: v for k, v in named.items() if k in accepts})  # fmt: skip
         seconds.append(time.perf_counter() - start)
         models.append(model)
     return CrossFittedPolicy(models, fold, unit_of_row), float(np.mean(seconds))
@@ -124,9 +132,10 @@ def compare(
 
     Parameters
     ----------
-    logged : BanditFeedback or Trajectories
+    logged : DecisionProblem, BanditFeedback or Trajectories
         The logged decisions, with their safety ``mask`` (every learned policy is fitted and
-        evaluated under it).
+        evaluated under it). A DecisionProblem names the reference arm, which learners and
+        baselines then use by name.
     policies : dict
         ``{name: policy}``. Unfitted learners (effect-greedy, trees, DR bandit, offline RL)
         are cross-fitted over ``n_folds`` folds of patients (episodes); fitted policies are
@@ -142,8 +151,11 @@ def compare(
     plot_path : path, optional
         Where to save the forest plot.
     """
+    problem = logged if isinstance(logged, DecisionProblem) else None
+    if problem is not None:
+        logged = problem.feedback()
     if not isinstance(logged, (BanditFeedback, Trajectories)):
-        raise ValidationError(f"logged: expected BanditFeedback or Trajectories, got {type(logged).__name__}")
+        raise ValidationError(f"logged: expected a DecisionProblem, BanditFeedback or Trajectories, got {type(logged).__name__}")
     if not policies:
         raise ValidationError("policies: expected at least one {name: policy}")
     sequential = isinstance(logged, Trajectories)
@@ -154,15 +166,19 @@ def compare(
     for name, policy in tqdm(policies.items(), desc="policies", disable=not progress):
         fit_s = 0.0
         if not _is_fitted(policy):
-            policy, fit_s = cross_fit_policy(policy, logged, mask, n_folds=n_folds, random_state=random_state)
+            policy, fit_s = cross_fit_policy(policy, logged, mask, n_folds=n_folds, random_state=random_state,
+                                             reference=None if problem is None else problem.reference)  # fmt: skip
         fitted[name] = policy
-        given = (inputs or {}).get(name, X)
-        raw = policy.action_dist(given, mask)
+        if problem is not None and name not in (inputs or {}) and not isinstance(policy, CrossFittedPolicy):
+            raw = policy.action_dist(problem).to_numpy()  # matched by drug name, in the problem's order
+        else:
+            raw = policy.action_dist((inputs or {}).get(name, X), mask)
         violation = 0.0 if mask is None else float(((raw * ~mask).sum(axis=1) > 1e-12).mean())
         if sequential:
-            model = copy.deepcopy(fqe) if fqe is not None else FQE(random_state=random_state)
+            model = clone(fqe) if fqe is not None else FQE(random_state=random_state)
             fqe_value = model.estimate(logged, raw, inference=inference)
-            results = estimate_sequential(logged, raw, model.q_values_, estimators, inference=inference, allow_mask_violation=True)
+            q_values = model.q_values(logged.observations, raw)
+            results = estimate_sequential(logged, raw, q_values, estimators, inference=inference, allow_mask_violation=True)
             results.append(fqe_value)
         else:
             results = estimate_all(logged, raw, rewards, estimators, inference=inference, allow_mask_violation=True)

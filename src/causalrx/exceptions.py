@@ -3,6 +3,8 @@
 import math
 import numbers
 
+import numpy as np
+
 
 class ValidationError(ValueError):
     """User input does not satisfy the causalrx data model.
@@ -25,3 +27,13 @@ def check_number(name: str, value, *, zero_ok: bool = False, inf_ok: bool = Fals
         sign = "non-negative" if zero_ok else "positive"
         raise ValidationError(f"{name}: expected a {sign} {'' if inf_ok else 'finite '}number{hint}, got {value!r}")
     return float(value)
+
+
+def seed_from(random_state) -> int:
+    """The integer seed of a library that takes one (torch, d3rlpy): ``random_state`` itself,
+    or a fresh seed from the operating system's entropy when it is ``None``."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise ValidationError(f"random_state: expected a non-negative integer or None, got {random_state!r}")
+    return int(random_state)

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from causalrx.data.feedback import check_context
+from causalrx.data.problem import DecisionProblem
 from causalrx.disclaimer import DISCLAIMER
 from causalrx.effects.estimate import EffectEstimate
 from causalrx.exceptions import ValidationError, check_number
@@ -100,13 +101,16 @@ def recommend(
     Parameters
     ----------
     effect : EffectEstimate
-        Effects versus the reference arm (column 0), e.g. of the net benefit
+        Effects versus its named reference arm (at any column), e.g. of the net benefit
         (:func:`causalrx.effects.net_benefit`); higher is better.
-    mask : Mask or bool array (n, k)
-        The safety mask (True = allowed). A :class:`~causalrx.safety.Mask` also gives the
-        reasons and dose notes, and its drugs are matched to the effect's by name; a bare
-        array is taken in the effect's drug order and its reasons read "masked by the
-        safety mask". The reference arm must be allowed for every patient.
+    mask : DecisionProblem, Mask or bool array (n, k)
+        The safety mask (True = allowed). A :class:`~causalrx.data.problem.DecisionProblem`
+        gives its mask, covariates (for the drivers) and patient ids, and the effect is
+        matched to it by patient id and drug name. A :class:`~causalrx.safety.Mask` also
+        gives the reasons and dose notes, and its drugs are matched to the effect's by name
+        and its rows to the effect's patient ids (when the effect carries ids the mask
+        knows); a bare array is taken in the effect's order and its reasons read "masked by
+        the safety mask". The reference arm must be allowed for every patient.
     X : array or DataFrame (n, d), optional
         The covariates the effects were estimated on, for the drivers.
     feature_names : list of str, optional
@@ -128,6 +132,17 @@ def recommend(
     """
     if not isinstance(effect, EffectEstimate):
         raise ValidationError(f"effect: expected an EffectEstimate, got {type(effect).__name__}")
+    if isinstance(mask, DecisionProblem):
+        problem = mask
+        if problem.reference != effect.reference:
+            raise ValidationError(f"effect: its reference arm {effect.reference!r} differs from the problem's {problem.reference!r}")
+        effect = effect.reindex(problem.patient_ids, problem.drugs)
+        mask = problem.safety if problem.safety is not None else problem.allowed
+        X = problem.X if X is None else X
+        patient_ids = problem.patient_ids
+    elif isinstance(mask, Mask) and patient_ids is None and pd.Index(mask.patient_ids).isin(effect.patient_ids).all() \
+            and len(mask.patient_ids) == len(effect.patient_ids):  # fmt: skip
+        patient_ids = effect.patient_ids  # the effect's rows are labelled: align the mask by id
     ite, lower, upper = (np.asarray(a, dtype=float) for a in (effect.ite, effect.lower, effect.upper))
     n, k = ite.shape
     names = tuple(effect.action_names)
@@ -141,8 +156,9 @@ def recommend(
     if isinstance(mask, Mask) and patient_ids is not None:
         mask = mask.reindex(patient_ids=patient_ids)  # the effect's rows are these patients: align the mask by id
     allowed, reason, dose_note, pending_data, mask_ids = _mask_cells(mask, names, n)
-    if not allowed[:, 0].all():
-        raise ValidationError(f"mask: the reference arm {names[0]!r} is masked for {int((~allowed[:, 0]).sum())} patient(s); "
+    ref = effect.reference_index
+    if not allowed[:, ref].all():
+        raise ValidationError(f"mask: the reference arm {names[ref]!r} is masked for {int((~allowed[:, ref]).sum())} patient(s); "
                               "it must stay allowed so that every patient keeps an option")  # fmt: skip
     if isinstance(X, pd.DataFrame) and mask_ids is not None and not isinstance(X.index, pd.RangeIndex):
         if len(X.index) != len(mask_ids) or not np.array_equal(np.asarray(X.index), mask_ids):
@@ -156,11 +172,11 @@ def recommend(
     se = (upper - lower) / (2 * z)
     with np.errstate(divide="ignore", invalid="ignore"):
         beats_reference = np.where(se > 0, norm.cdf(ite / se), np.where(ite > 0, 1.0, np.where(ite < 0, 0.0, 0.5)))
-    beats_reference[:, 0] = np.nan
+    beats_reference[:, ref] = np.nan
     has_interval = np.isfinite(lower) & np.isfinite(upper)
     evidence = np.where(has_interval, lower, ite) if require_benefit else ite
     eligible = allowed & (evidence > min_effect)
-    eligible[:, 0] = True  # the reference arm is always a valid first choice
+    eligible[:, ref] = True  # the reference arm is always a valid first choice
     best = masked_argmax(ite, eligible)
 
     # ranks: recommended first, then the other allowed drugs by estimated effect
@@ -173,14 +189,15 @@ def recommend(
     tier = np.where(allowed, "alternative", "contraindicated").astype(object)
     tier[np.arange(n), best] = "recommended"
 
-    rival = np.where(allowed[:, 1:], np.nan_to_num(beats_reference[:, 1:], nan=0.0), 0.0)
+    others = np.arange(k) != ref
+    rival = np.where(allowed[:, others], np.nan_to_num(beats_reference[:, others], nan=0.0), 0.0)
     reference_conf = 1 - rival.max(axis=1) if k > 1 else np.ones(n)
     confidence = beats_reference.copy()
-    confidence[~has_interval & (np.arange(k) > 0)] = np.nan
-    rivals_known = (has_interval | ~allowed)[:, 1:].all(axis=1)
-    confidence[:, 0] = np.where(rivals_known, reference_conf, np.nan)
+    confidence[~has_interval & others] = np.nan
+    rivals_known = (has_interval | ~allowed)[:, others].all(axis=1)
+    confidence[:, ref] = np.where(rivals_known, reference_conf, np.nan)
 
-    drivers, r2 = _drivers(ite, X, feature_names, n_drivers, names)
+    drivers, r2 = _drivers(ite, X, feature_names, n_drivers, names, ref)
     table = pd.DataFrame({
         "patient_id": np.repeat(ids, k), "drug": np.tile(np.asarray(names, dtype=object), n), "tier": tier.ravel(),
         "rank": rank.ravel(), "effect": ite.ravel(), "lower": lower.ravel(), "upper": upper.ravel(),
@@ -212,7 +229,7 @@ def _mask_cells(mask, names, n):
     return allowed, reason, np.full((n, k), "", dtype=object), np.full((n, k), "", dtype=object), None
 
 
-def _drivers(ite, X, feature_names, n_drivers, names):
+def _drivers(ite, X, feature_names, n_drivers, names, ref):
     """Top covariate contributions per cell from a per-drug linear surrogate of the effect."""
     n, k = ite.shape
     empty = np.full((n, k), "", dtype=object)
@@ -238,8 +255,8 @@ def _drivers(ite, X, feature_names, n_drivers, names):
     out = empty.copy()
     top = min(n_drivers, Z.shape[1])
     labels = np.asarray(names_f, dtype=object)
-    for j in range(1, k):  # column 0 is the reference arm: no effect to explain
-        if not np.isfinite(r2[j]):
+    for j in range(k):
+        if j == ref or not np.isfinite(r2[j]):  # the reference arm: no effect to explain
             continue
         contrib = Z * coef[1:, j]
         idx = np.argsort(-np.abs(contrib), axis=1)[:, :top]

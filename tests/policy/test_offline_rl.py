@@ -27,7 +27,7 @@ def test_mask_enters_the_bellman_target_and_the_choice(algorithm, tmp_path, monk
     traj = two_step()
     mask = np.ones((traj.n_steps, 2), bool)
     mask[traj.step == 1, 1] = False  # the paying action is forbidden at the second step
-    policy = OfflineRLPolicy(algorithm=algorithm, n_steps=600, batch_size=128, target_update_interval=50, alpha=0.1,
+    policy = OfflineRLPolicy(algorithm=algorithm, n_steps=600, batch_size=128, target_update_interval=50, conservative_weight=0.1,
                              device="cpu", random_state=0).fit(traj, mask=mask)  # fmt: skip
     q = policy.q_values(traj.observations, mask)
     first = traj.step == 0

@@ -97,7 +97,7 @@ def test_dr_scores_average_to_the_value_of_each_drug(world):
 
 
 def test_baselines(world, tmp_path):
-    ref = ReferencePolicy(3).action_dist(world.X, world.mask)
+    ref = ReferencePolicy(3, reference=0).action_dist(world.X, world.mask)
     assert (ref[:, 0] == 1).all()
     uni = UniformPolicy(3).action_dist(world.X[:3], np.array([[True, True, False], [True, False, False], [True, True, True]]))
     np.testing.assert_allclose(uni, [[0.5, 0.5, 0], [1, 0, 0], [1 / 3] * 3])

@@ -109,7 +109,7 @@ def learners():
     out = {
         "logged": LoggedPolicy(calibration=None).fit(Z, action, n_actions=k),
         "uniform": UniformPolicy(n_actions=k),
-        "reference": ReferencePolicy(n_actions=k),
+        "reference": ReferencePolicy(n_actions=k, reference=0),
         "tree": PolicyTreeLearner(max_depth=2, n_folds=2, random_state=0).fit(Z, action, reward, n_actions=k),
         "dr-bandit": DRPolicyLearner(epochs=20, n_folds=2, random_state=0).fit(Z, action, reward, n_actions=k),
     }

@@ -31,7 +31,7 @@ class TrainConfig:
 
     Parameters
     ----------
-    epochs, batch_size, lr, weight_decay
+    epochs, batch_size, learning_rate, weight_decay
         AdamW settings and the largest number of passes over the training patients.
     patience : int
         Stop after this many epochs without a better validation loss.
@@ -42,7 +42,7 @@ class TrainConfig:
         ``"balanced"`` weights positives by ``n_negative / n_positive`` (BCE and focal).
     focal_gamma : float
         Focusing parameter of the focal loss (Lin et al. 2017).
-    alpha : float
+    aux_weight : float
         Weight of the auxiliary loss.
     device : {"auto", "cpu", "cuda", ...}
     amp : bool
@@ -56,14 +56,14 @@ class TrainConfig:
 
     epochs: int = 40
     batch_size: int = 256
-    lr: float = 2e-3
+    learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     patience: int = 6
     validation_fraction: float = 0.2
     risk_loss: str = "bce"
     class_weight: str | None = None
     focal_gamma: float = 2.0
-    alpha: float = 0.5
+    aux_weight: float = 0.5
     device: str = "auto"
     amp: bool = True
     deterministic: bool = True
@@ -163,7 +163,7 @@ def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: i
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net.to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     amp = config.amp and device.type == "cuda"
     dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
     pos_weight = None
@@ -187,7 +187,7 @@ def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: i
             xb, tb = _to(_take(inputs, rows), device), _to(_take(target, rows), device)
             with torch.autocast(device.type, dtype=dtype, enabled=amp):
                 _, out, aux = net(xb)
-                loss = risk_loss(config, out.float(), tb, pos_weight) + config.alpha * aux_loss(None if aux is None else aux.float(), tb)
+                loss = risk_loss(config, out.float(), tb, pos_weight) + config.aux_weight * aux_loss(None if aux is None else aux.float(), tb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -252,5 +252,5 @@ def precise_batchnorm(net: torch.nn.Module, inputs: dict, rows: torch.Tensor, ba
 def evaluate_loss(net, inputs, target, config: TrainConfig, pos_weight) -> float:
     net.eval()
     _, out, aux = net(inputs)
-    loss = risk_loss(config, out.float(), target, pos_weight) + config.alpha * aux_loss(None if aux is None else aux.float(), target)
+    loss = risk_loss(config, out.float(), target, pos_weight) + config.aux_weight * aux_loss(None if aux is None else aux.float(), target)
     return float(loss)

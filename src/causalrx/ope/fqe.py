@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causalrx.data.feedback import Trajectories
-from causalrx.exceptions import ValidationError
+from causalrx.exceptions import ValidationError, seed_from
 from causalrx.ope.estimators import PolicyValue
 from causalrx.ope.inference import Bootstrap
 from causalrx.ope.inputs import check_action_dist, weight_diagnostics
@@ -141,10 +141,9 @@ class FQE:
         dist = check_action_dist(action_dist, trajectories.n_steps, trajectories.n_actions)
         obs = trajectories.observations
         self.mean_, self.scale_ = obs.mean(axis=0), obs.std(axis=0) + 1e-8
-        seed = 0 if self.random_state is None else int(self.random_state)
+        seed = seed_from(self.random_state)
         self.model_ = self._fit_one(trajectories, dist, seed)
-        self.q_values_ = self._q(self.model_, self._inputs(obs, dist), trajectories.n_actions)
-        self.trajectories_, self.dist_ = trajectories, dist
+        self.fitted_on_ = _fingerprint(trajectories, dist)  # a digest, not the episodes: FQE keeps no patient rows
         return self
 
     def q_values(self, observations, action_dist) -> np.ndarray:
@@ -156,13 +155,15 @@ class FQE:
 
     def estimate(self, trajectories: Trajectories, action_dist, *, inference=None) -> PolicyValue:
         """Fit (if not fitted on these data) and return the value ``mean V(s_0)`` with its interval."""
-        if getattr(self, "trajectories_", None) is not trajectories or not np.array_equal(self.dist_, action_dist):
-            self.fit(trajectories, action_dist)
+        dist = check_action_dist(action_dist, trajectories.n_steps, trajectories.n_actions)
+        if getattr(self, "fitted_on_", None) != _fingerprint(trajectories, dist):
+            self.fit(trajectories, dist)
         starts = trajectories.episode_starts
-        v0 = (self.dist_[starts] * self.q_values_[starts]).sum(axis=1)
-        inference = inference or Bootstrap(random_state=self.random_state, alpha=self.alpha)
+        q0 = self._q(self.model_, self._inputs(trajectories.observations[starts], dist[starts]), trajectories.n_actions)
+        v0 = (dist[starts] * q0).sum(axis=1)
+        inference = Bootstrap(random_state=self.random_state, alpha=self.alpha) if inference is None else inference
         if self.n_refits > 0:
-            lower, upper, se = self._refit_interval(trajectories, self.dist_)
+            lower, upper, se = self._refit_interval(trajectories, dist)
             label = f"bootstrap refits ({self.n_refits})"
         else:
             lower, upper, se = inference.interval(v0[:, None], [lambda m: m[..., 0]])[0]
@@ -190,3 +191,13 @@ class FQE:
             values.append(float((dist[starts] * self._q(fqe, x, traj.n_actions)).sum(axis=1).mean()))
         lower, upper = np.quantile(values, [self.alpha / 2, 1 - self.alpha / 2])
         return float(lower), float(upper), float(np.std(values, ddof=1))
+
+
+def _fingerprint(trajectories: Trajectories, dist: np.ndarray) -> str:
+    """SHA-256 of the episodes and the target distribution: recognises the data a model was fitted on without keeping it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in (trajectories.observations, trajectories.action, trajectories.reward, trajectories.step, dist):
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()

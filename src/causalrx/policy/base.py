@@ -1,24 +1,36 @@
 """The policy contract, its input gate, persistence and the DR scores that learners share.
 
-A policy maps covariates (usually out-of-fold embeddings ``Z``) and a safety mask to a
+A policy maps covariates (usually out-of-fold embeddings ``X``) and a safety mask to a
 distribution over the k drugs. Rules every policy follows:
 
-1. ``action_dist(Z, mask)`` puts probability exactly 0 on masked drugs (``mask`` is a bool
+1. ``action_dist(X, mask)`` puts probability exactly 0 on masked drugs (``mask`` is a bool
    ``(n, k)`` array, True = allowed, or a :class:`causalrx.safety.Mask`; ``None`` allows
    every drug). Learners also see the mask while they learn, so a masked drug is never
    what they were trained to pick.
-2. ``predict(Z, mask)`` is the most probable allowed drug per row.
-3. ``save(path)`` / ``load(path)`` round-trip a fitted policy (:func:`causalrx.data.storage.save_object`; load only files you trust).
+2. ``predict(X, mask)`` is the most probable allowed drug per row.
+3. ``fit`` and ``action_dist``/``predict`` accept a
+   :class:`~causalrx.data.problem.DecisionProblem` in place of ``X`` (and its logged data
+   and mask): the policy then remembers the drugs by name and the covariate columns, and
+   returns a DataFrame of patient ids x drug names (``predict``: a Series of drug names),
+   matched by label whatever order the problem lists patients, drugs or columns in.
+4. ``save(path)`` / ``load(path)`` round-trip a fitted policy (:func:`causalrx.data.storage.save_object`; load only files you trust).
+5. Policies are scikit-learn estimators: hyper-parameters in ``__init__``, ``clone``-able,
+   fitted state ending in ``_``, and no training row kept.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
 
 from causalrx.data.feedback import check_context, check_finite_vector, check_mask
+from causalrx.data.problem import DecisionProblem, label_positions
 from causalrx.data.storage import load_object, save_object
 from causalrx.effects.outcome import cross_fit_outcomes
 from causalrx.effects.propensity import PropensityModel
@@ -29,9 +41,9 @@ from causalrx.exceptions import ValidationError
 class Policy(Protocol):
     """What every policy of :mod:`causalrx.policy` provides."""
 
-    def action_dist(self, Z, mask=None) -> np.ndarray: ...
+    def action_dist(self, X, mask=None) -> np.ndarray: ...
 
-    def predict(self, Z, mask=None) -> np.ndarray: ...
+    def predict(self, X, mask=None) -> np.ndarray: ...
 
     def save(self, path: str | Path) -> Path: ...
 
@@ -43,32 +55,117 @@ def as_mask(mask, n: int, k: int) -> np.ndarray:
     return check_mask("mask", getattr(mask, "allowed", mask), n, k)
 
 
-def as_covariates(Z, name: str = "Z") -> np.ndarray:
+def as_covariates(X, name: str = "X") -> np.ndarray:
     """Finite float (n, d) covariates; names the offending columns otherwise (the check of :class:`BanditFeedback`)."""
-    return check_context(name, Z)
+    return check_context(name, X)
 
 
-def check_logged(Z, action, reward, n_actions: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def check_logged(X, action, reward, n_actions: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The input gate of every learner's ``fit``: covariates, drug indices, finite rewards."""
-    Z = as_covariates(Z)
+    X = as_covariates(X)
     action = np.asarray(action)
-    if action.shape != (len(Z),) or action.dtype.kind not in "iu":
-        raise ValidationError(f"action: expected {len(Z)} integer drug indices, got {action.dtype} {action.shape}")
+    if action.shape != (len(X),) or action.dtype.kind not in "iu":
+        raise ValidationError(f"action: expected {len(X)} integer drug indices, got {action.dtype} {action.shape}")
     k = int(n_actions) if n_actions is not None else int(action.max()) + 1
     if action.min() < 0 or action.max() >= k:
         raise ValidationError(f"action: drug indices must lie in 0..{k - 1}")
     if k < 2:
         raise ValidationError(f"action: expected at least 2 drugs, got {k}")
-    reward = check_finite_vector("reward", reward, len(Z))
-    return Z, action.astype(np.int64), reward, k
+    reward = check_finite_vector("reward", reward, len(X))
+    return X, action.astype(np.int64), reward, k
 
 
-class PolicyBase:
+def fits_problem(fit):
+    """Let a learner's ``fit(X, action, reward, **kw)`` take a :class:`DecisionProblem` as ``X``.
+
+    The problem's logged drug, reward, mask, propensity, drug names and reference arm go to
+    the keywords the learner accepts; afterwards the learner knows its drugs by name
+    (``drugs_``, ``reference_``) and its covariate columns (``feature_names_in_``).
+    """
+    accepts = set(inspect.signature(fit).parameters)
+
+    @functools.wraps(fit)
+    def wrapper(self, X, action=None, reward=None, **kw):
+        problem = X if isinstance(X, DecisionProblem) else None
+        if problem is not None:
+            if action is not None or reward is not None:
+                raise ValidationError("action, reward: omit them when fitting on a DecisionProblem (it carries its logged data)")
+            if not problem.has_logged:
+                raise ValidationError("DecisionProblem: no logged action and reward to learn from")
+            given = {"mask": problem.allowed, "propensity": problem.propensity, "action_names": problem.drugs,
+                     "n_actions": problem.n_actions, "reference": problem.reference_index}  # fmt: skip
+            for key, value in given.items():
+                if key in accepts and kw.get(key) is None:
+                    kw[key] = value
+            X, action, reward = problem.X, problem.action, problem.reward
+        names = tuple(str(c) for c in X.columns) if isinstance(X, pd.DataFrame) else None
+        fitted = fit(self, X.to_numpy(dtype=float) if names is not None else X, action, reward, **kw)
+        k = self.n_actions_
+        drugs = problem.drugs if problem is not None else kw.get("action_names")
+        self.drugs_ = tuple(drugs) if drugs is not None else tuple(f"drug_{j}" for j in range(k))
+        ref = problem.reference if problem is not None else kw.get("reference")
+        self.reference_ = ref if isinstance(ref, str) else self.drugs_[ref if ref is not None else 0]
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return fitted
+
+    return wrapper
+
+
+def on_problem(method):
+    """Let ``action_dist(X, mask)`` take a :class:`DecisionProblem`: result as ids x drug names.
+
+    The problem's covariate columns are matched by name (when the policy was fitted with
+    names), its mask is taken in the policy's drug order, and the distribution comes back
+    in the problem's drug order, labelled. A DataFrame ``X`` with a safety ``Mask`` aligns
+    the mask by patient id.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, X, mask=None):
+        if not isinstance(X, DecisionProblem):
+            if isinstance(X, pd.DataFrame) and hasattr(mask, "reindex") and hasattr(mask, "patient_ids"):
+                mask = mask.reindex(X.index.to_numpy(), getattr(self, "drugs_", None) or mask.drugs)
+            if isinstance(X, pd.DataFrame) and getattr(self, "feature_names_in_", None) is not None:
+                X = X.iloc[:, label_positions("X.columns", X.columns.astype(str), self.feature_names_in_, "covariate")]
+            return method(self, X, mask)
+        problem = X
+        if mask is not None:
+            raise ValidationError("mask: a DecisionProblem carries its own mask; use problem.with_mask(...) to change it")
+        drugs = getattr(self, "drugs_", None) or problem.drugs
+        cols = label_positions("drugs", problem.drugs, drugs, "drug")
+        if len(cols) != problem.n_actions:
+            raise ValidationError(f"drugs: the policy knows {list(drugs)}, the problem lists {list(problem.drugs)}")
+        names = getattr(self, "feature_names_in_", None)
+        covariates = problem.align_columns(names) if names is not None else problem.X.to_numpy()
+        dist = np.asarray(method(self, covariates, problem.allowed[:, cols]), dtype=float)
+        out = np.empty_like(dist)
+        out[:, cols] = dist
+        return problem.frame(out)
+
+    wrapper.__wrapped_problem__ = True
+    return wrapper
+
+
+class PolicyBase(BaseEstimator):
     """Shared ``predict``/``save``/``load`` for policies that implement ``action_dist``."""
 
-    def predict(self, Z, mask=None) -> np.ndarray:
-        """The most probable allowed drug per row (ties: lowest index)."""
-        return self.action_dist(Z, mask).argmax(axis=1)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "action_dist" in vars(cls) and not getattr(cls.action_dist, "__wrapped_problem__", False):
+            cls.action_dist = on_problem(cls.action_dist)
+        fit = vars(cls).get("fit")
+        if fit is not None and not hasattr(fit, "__wrapped__") and "action" in inspect.signature(fit).parameters:
+            cls.fit = fits_problem(cls.fit)
+
+    def predict(self, X, mask=None):
+        """The most probable allowed drug per row (ties: lowest index); a Series of drug names for a DecisionProblem."""
+        dist = self.action_dist(X, mask)
+        if isinstance(dist, pd.DataFrame):
+            return pd.Series(dist.columns.to_numpy()[dist.to_numpy().argmax(axis=1)], index=dist.index, name="drug")
+        return dist.argmax(axis=1)
 
     def save(self, path: str | Path) -> Path:
         return save_object(self, path)
@@ -82,14 +179,14 @@ class PolicyBase:
             raise ValidationError(f"{type(self).__name__}: call fit before using the policy")
 
 
-def masked_dr_inputs(Z, action, reward, mask, propensity, n_actions, *, n_folds: int, random_state):
-    """The input gate and scores of a learner trained on DR scores: ``(Z, allowed mask, Gamma, k)``."""
-    Z, action, reward, k = check_logged(Z, action, reward, n_actions)
-    allowed = as_mask(mask, len(Z), k)
-    return Z, allowed, dr_scores(Z, action, reward, k, propensity=propensity, n_folds=n_folds, random_state=random_state), k
+def masked_dr_inputs(X, action, reward, mask, propensity, n_actions, *, n_folds: int, random_state):
+    """The input gate and scores of a learner trained on DR scores: ``(X, allowed mask, Gamma, k)``."""
+    X, action, reward, k = check_logged(X, action, reward, n_actions)
+    allowed = as_mask(mask, len(X), k)
+    return X, allowed, dr_scores(X, action, reward, k, propensity=propensity, n_folds=n_folds, random_state=random_state), k
 
 
-def dr_scores(Z, action, reward, n_actions: int, *, propensity=None, n_folds: int = 5, regressor=None,
+def dr_scores(X, action, reward, n_actions: int, *, propensity=None, n_folds: int = 5, regressor=None,
               random_state=None) -> np.ndarray:  # fmt: skip
     """Cross-fitted doubly robust scores ``Gamma[i, a] = q(x_i, a) + 1{A_i = a} (r_i - q(x_i, a)) / e(a | x_i)``.
 
@@ -104,11 +201,11 @@ def dr_scores(Z, action, reward, n_actions: int, *, propensity=None, n_folds: in
     """
     n = len(action)
     if propensity is None:
-        propensity = PropensityModel(n_folds=n_folds, random_state=random_state).fit_predict(Z, action, n_actions)
+        propensity = PropensityModel(n_folds=n_folds, random_state=random_state).fit_predict(X, action, n_actions)
     propensity = np.asarray(propensity, dtype=float)
     if propensity.shape != (n, n_actions) or (propensity[np.arange(n), action] <= 0).any():
         raise ValidationError(f"propensity: expected ({n}, {n_actions}) probabilities, positive on the logged drug")
-    q = cross_fit_outcomes(Z, action, reward, n_actions, regressor, n_folds=n_folds, random_state=random_state)
+    q = cross_fit_outcomes(X, action, reward, n_actions, regressor, n_folds=n_folds, random_state=random_state)
     rows = np.arange(n)
     gamma = q.copy()
     gamma[rows, action] += (reward - q[rows, action]) / propensity[rows, action]

@@ -19,6 +19,7 @@ import yaml
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 
+from causalrx.data.problem import DecisionProblem, label_positions
 from causalrx.data.schema import PATIENT_ID
 from causalrx.effects.propensity import default_classifier
 from causalrx.exceptions import ValidationError
@@ -30,7 +31,7 @@ from causalrx.safety.scores import restrict
 from causalrx.safety.vocabulary import Vocabulary, default_vocabulary
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class LoggedPolicy(PolicyBase):
     """Behaviour cloning of the logged (clinician) policy.
 
@@ -39,58 +40,81 @@ class LoggedPolicy(PolicyBase):
     classifier : scikit-learn classifier, optional
         Default: standardised multinomial logistic regression, calibrated (sigmoid, 3 folds).
     calibration : {"sigmoid", "isotonic", None}
-    reference : int
-        Drug that takes the mass of a row whose every likely drug is masked.
+
+    The reference arm (named at ``fit``, or the problem's) takes the mass of a row whose
+    every likely drug is masked.
     """
 
     classifier: object = None
     calibration: str | None = "sigmoid"
-    reference: int = 0
 
-    def fit(self, Z, action, reward=None, *, n_actions: int | None = None, mask=None):
-        """Fit the classifier of the logged drug on covariates Z. ``reward`` and ``mask`` are unused (the clinicians' choices are what they are)."""
-        Z, action, _, k = check_logged(Z, action, np.zeros(len(action)), n_actions)
+    def fit(self, X, action, reward=None, *, n_actions: int | None = None, mask=None, action_names=None, reference=None):
+        """Fit the classifier of the logged drug on covariates X (or a DecisionProblem).
+
+        ``reward`` and ``mask`` are unused (the clinicians' choices are what they are);
+        ``reference`` (name or index, default the first drug) is the fallback arm.
+        """
+        X, action, _, k = check_logged(X, action, np.zeros(len(action)), n_actions)
         base = clone(self.classifier) if self.classifier is not None else default_classifier()
         model = CalibratedClassifierCV(base, method=self.calibration, cv=3) if self.calibration else base
-        self.model_ = model.fit(Z, action)
+        self.model_ = model.fit(X, action)
         self.n_actions_ = k
         return self
 
-    def action_dist(self, Z, mask=None) -> np.ndarray:
+    def action_dist(self, X, mask=None) -> np.ndarray:
         self._require_fit()
-        Z = as_covariates(Z)
-        proba = np.zeros((len(Z), self.n_actions_))
-        proba[:, self.model_.classes_] = self.model_.predict_proba(Z)
-        return restrict(proba, as_mask(mask, len(Z), self.n_actions_), fallback=self.reference)
+        X = as_covariates(X)
+        proba = np.zeros((len(X), self.n_actions_))
+        proba[:, self.model_.classes_] = self.model_.predict_proba(X)
+        return restrict(proba, as_mask(mask, len(X), self.n_actions_), fallback=self.drugs_.index(self.reference_))
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class UniformPolicy(PolicyBase):
-    """Uniform random choice among the allowed drugs (``n_actions`` of them)."""
+    """Uniform random choice among the allowed drugs (``n_actions`` of them; a DecisionProblem gives its own)."""
 
-    n_actions: int
+    n_actions: int | None = None
 
-    def action_dist(self, Z, mask=None) -> np.ndarray:
-        n = len(Z)
-        allowed = as_mask(mask, n, self.n_actions).astype(float)
+    def action_dist(self, X, mask=None) -> np.ndarray:
+        n = len(X)
+        k = self.n_actions
+        if k is None:
+            if mask is None:
+                raise ValidationError("n_actions: give the number of drugs, a mask, or a DecisionProblem")
+            k = np.shape(getattr(mask, "allowed", mask))[1]
+        allowed = as_mask(mask, n, k).astype(float)
         return allowed / allowed.sum(axis=1, keepdims=True)
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class ReferencePolicy(PolicyBase):
-    """Always the reference arm (standard care / refer), which every mask allows."""
+    """Always the reference arm (standard care / refer), which every mask allows.
 
-    n_actions: int
-    reference: int = 0
+    With a :class:`~causalrx.data.problem.DecisionProblem` the arm is the problem's
+    reference; with arrays, ``reference`` gives its column (there is no default position).
+    """
 
-    def action_dist(self, Z, mask=None) -> np.ndarray:
-        n = len(Z)
+    n_actions: int | None = None
+    reference: int | None = None
+
+    def action_dist(self, X, mask=None):
+        if isinstance(X, DecisionProblem):
+            if mask is not None:
+                raise ValidationError("mask: a DecisionProblem carries its own mask")
+            dist = np.zeros((X.n_patients, X.n_actions))
+            dist[:, X.reference_index] = 1.0
+            return X.frame(dist)
+        if self.n_actions is None or self.reference is None:
+            raise ValidationError("reference: with arrays, give n_actions and the reference arm's column index")
+        n = len(X)
         allowed = as_mask(mask, n, self.n_actions)
         if not allowed[:, self.reference].all():
             raise ValidationError(f"mask: the reference arm (drug {self.reference}) is masked for some patients")
         dist = np.zeros((n, self.n_actions))
         dist[:, self.reference] = 1.0
         return dist
+
+    action_dist.__wrapped_problem__ = True
 
 
 @dataclass(frozen=True)
@@ -106,7 +130,7 @@ class GuidelineStep:
 STEP_KEYS = {"id", "when", "prefer", "source"}
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class GuidelinePolicy(PolicyBase):
     """A guideline written as data, evaluated on named patient fields (not on embeddings).
 
@@ -131,12 +155,13 @@ class GuidelinePolicy(PolicyBase):
     vocabulary: Vocabulary = field(default_factory=default_vocabulary)
 
     def __post_init__(self) -> None:
-        self.action_names = tuple(self.action_names)
-        self.reference = self.reference or self.action_names[0]
-        if self.reference not in self.action_names:
-            raise ValidationError(f"reference: {self.reference!r} is not one of the drugs {self.action_names}")
+        """Check the steps now (errors name the step); the parameters themselves stay as given."""
+        self.drugs_ = tuple(str(d) for d in self.action_names)
+        self.reference_ = self.drugs_[0] if self.reference is None else self.reference
+        if self.reference_ not in self.drugs_:
+            raise ValidationError(f"reference: {self.reference_!r} is not one of the drugs {self.drugs_}")
         self.steps_ = [self._parse(raw, i) for i, raw in enumerate(self.steps)]
-        self.n_actions_ = len(self.action_names)
+        self.n_actions_ = len(self.drugs_)
 
     @classmethod
     def from_yaml(cls, path: str | Path, action_names, reference: str | None = None) -> GuidelinePolicy:
@@ -156,9 +181,9 @@ class GuidelinePolicy(PolicyBase):
         prefer = raw["prefer"]
         if not isinstance(prefer, list) or not prefer:
             raise ValidationError(f"{where}: 'prefer' must be a non-empty list of drug names")
-        missing = [d for d in prefer if d not in self.action_names]
+        missing = [d for d in prefer if d not in self.drugs_]
         if missing:
-            raise ValidationError(f"{where}: drug(s) {missing} are not among {self.action_names}")
+            raise ValidationError(f"{where}: drug(s) {missing} are not among {self.drugs_}")
         condition = Condition(_compile(raw["when"], self.vocabulary, where)) if "when" in raw else None
         return GuidelineStep(str(raw.get("id", i)), condition, tuple(prefer), str(raw.get("source", "")))
 
@@ -168,17 +193,17 @@ class GuidelinePolicy(PolicyBase):
         n, k = len(table), self.n_actions_
         if isinstance(mask, Mask):  # align by patient id and drug name, never by position
             ids = table[PATIENT_ID].to_numpy() if PATIENT_ID in table.columns else None  # without ids: rows as given
-            mask = mask.reindex(patient_ids=ids, drugs=self.action_names)
+            mask = mask.reindex(patient_ids=ids, drugs=self.drugs_)
         allowed = as_mask(mask, n, k)
         needed = sorted({f for s in self.steps_ if s.condition is not None for f in _fields_in(s.condition.spec)})
         columns = self.vocabulary.columns(table, needed)
-        ref = self.action_names.index(self.reference)
+        ref = self.drugs_.index(self.reference_)
         if not allowed[:, ref].all():
-            raise ValidationError(f"mask: the reference arm {self.reference!r} is masked for {int((~allowed[:, ref]).sum())} "
+            raise ValidationError(f"mask: the reference arm {self.reference_!r} is masked for {int((~allowed[:, ref]).sum())} "
                                   "patient(s); it must stay allowed (it is the fallback)")  # fmt: skip
         choice = np.full(n, -1)
         step_id = np.full(n, "", dtype=object)
-        index = {d: j for j, d in enumerate(self.action_names)}
+        index = {d: j for j, d in enumerate(self.drugs_)}
         for step in self.steps_:
             applies = np.ones(n, bool) if step.condition is None else step.condition.evaluate(columns, n)[0]
             for drug in step.prefer:
@@ -188,6 +213,19 @@ class GuidelinePolicy(PolicyBase):
         choice[choice < 0] = ref
         return choice, step_id
 
-    def action_dist(self, patients, mask=None) -> np.ndarray:
+    def action_dist(self, patients, mask=None):
+        """One-hot choices; for a DecisionProblem (whose ``X`` holds the guideline's fields) a DataFrame of ids x drugs."""
+        if isinstance(patients, DecisionProblem):
+            problem = patients
+            if mask is not None:
+                raise ValidationError("mask: a DecisionProblem carries its own mask")
+            cols = label_positions("drugs", problem.drugs, self.drugs_, "drug")
+            fields = problem.X.reset_index()
+            choice, _ = self.choices(fields, problem.safety if problem.safety is not None else problem.allowed[:, cols])
+            out = np.zeros((problem.n_patients, problem.n_actions))
+            out[np.arange(problem.n_patients), cols[choice]] = 1.0
+            return problem.frame(out)
         choice, _ = self.choices(patients, mask)
         return np.eye(self.n_actions_)[choice]
+
+    action_dist.__wrapped_problem__ = True

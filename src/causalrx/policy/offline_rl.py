@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from causalrx.data.feedback import Trajectories
-from causalrx.exceptions import ValidationError
+from causalrx.exceptions import ValidationError, seed_from
 from causalrx.policy.base import PolicyBase, as_covariates, as_mask
 
 ALGORITHMS = ("cql", "bcq", "nfq", "dqn")
@@ -155,7 +155,7 @@ def noop_logger():
     return NoopAdapterFactory()
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class OfflineRLPolicy(PolicyBase):
     """A d3rlpy discrete Q-learning policy over the observations of :class:`Trajectories`.
 
@@ -172,8 +172,8 @@ class OfflineRLPolicy(PolicyBase):
         is in the observation).
     hidden_units : tuple of int
         Widths of the Q-network's MLP encoder.
-    alpha : float
-        CQL's conservative weight.
+    conservative_weight : float
+        CQL's conservative weight (d3rlpy's ``alpha``).
     action_flexibility : float
         BCQ's imitator threshold (actions whose behaviour probability is below this share
         of the most likely one are not chosen).
@@ -183,6 +183,7 @@ class OfflineRLPolicy(PolicyBase):
     log_dir : str, optional
         Where d3rlpy may write its logs; none are written by default.
     random_state : int, optional
+        Seed of d3rlpy; ``None`` draws a fresh seed (results then differ between runs).
     """
 
     algorithm: str = "cql"
@@ -191,7 +192,7 @@ class OfflineRLPolicy(PolicyBase):
     learning_rate: float = 1e-3
     gamma: float = 1.0
     hidden_units: tuple[int, ...] = (64, 64)
-    alpha: float = 1.0
+    conservative_weight: float = 1.0
     action_flexibility: float = 0.3
     target_update_interval: int = 200
     device: str = "auto"
@@ -207,7 +208,7 @@ class OfflineRLPolicy(PolicyBase):
         encoder = d3rlpy.models.VectorEncoderFactory(hidden_units=list(self.hidden_units))
         common = dict(batch_size=self.batch_size, learning_rate=self.learning_rate, gamma=self.gamma, encoder_factory=encoder)
         if self.algorithm == "cql":
-            return d3rlpy.algos.DiscreteCQLConfig(alpha=self.alpha, target_update_interval=self.target_update_interval, **common)
+            return d3rlpy.algos.DiscreteCQLConfig(alpha=self.conservative_weight, target_update_interval=self.target_update_interval, **common)
         if self.algorithm == "bcq":
             return d3rlpy.algos.DiscreteBCQConfig(action_flexibility=self.action_flexibility,
                                                   target_update_interval=self.target_update_interval, **common)  # fmt: skip
@@ -241,7 +242,7 @@ class OfflineRLPolicy(PolicyBase):
                 observations=x, actions=trajectories.action[:, None], rewards=trajectories.reward[:, None].astype(np.float32),
                 terminals=trajectories.terminals, action_space=d3rlpy.ActionSpace.DISCRETE, action_size=k,
             )  # fmt: skip
-        d3rlpy.seed(0 if self.random_state is None else int(self.random_state))
+        d3rlpy.seed(seed_from(self.random_state))
         algo = self._config().create(device=resolve_device(self.device).type)
         with quiet_d3rlpy():
             algo.build_with_dataset(dataset)

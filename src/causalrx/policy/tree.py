@@ -24,12 +24,12 @@ from causalrx.policy.base import PolicyBase, as_covariates, as_mask, masked_dr_i
 from causalrx.safety.scores import masked_greedy
 
 
-def masked_scores(gamma: np.ndarray, mask: np.ndarray, reference: int = 0) -> np.ndarray:
-    """DR scores where a masked drug is worth the reference arm's score (what the patient would get instead)."""
+def masked_scores(gamma: np.ndarray, mask: np.ndarray, reference: int) -> np.ndarray:
+    """DR scores where a masked drug is worth the score of the reference arm (column ``reference``): what the patient would get instead."""
     return np.where(mask, gamma, gamma[:, [reference]])
 
 
-@dataclass
+@dataclass(repr=False, eq=False)
 class PolicyTreeLearner(PolicyBase):
     """Policy tree (``forest=False``) or policy forest on masked DR scores (EconML).
 
@@ -55,25 +55,31 @@ class PolicyTreeLearner(PolicyBase):
     n_folds: int = 5
     random_state: int | None = None
 
-    def fit(self, Z, action, reward, *, mask=None, propensity=None, n_actions: int | None = None):
-        """Learn the tree on covariates Z, logged drug, reward and the mask of every patient."""
+    def fit(self, X, action, reward, *, mask=None, propensity=None, n_actions: int | None = None, action_names=None,
+            reference=None):  # fmt: skip
+        """Learn the tree on covariates X, logged drug, reward and the mask of every patient (or a DecisionProblem).
+
+        ``reference`` (name or column, default the first drug) is the arm a masked cell is worth.
+        """
         from econml.policy import PolicyForest, PolicyTree
 
-        Z, allowed, gamma, k = masked_dr_inputs(Z, action, reward, mask, propensity, n_actions, n_folds=self.n_folds,
+        X, allowed, gamma, k = masked_dr_inputs(X, action, reward, mask, propensity, n_actions, n_folds=self.n_folds,
                                                 random_state=self.random_state)  # fmt: skip
         common = dict(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf, honest=self.honest, random_state=self.random_state)
         model = PolicyForest(n_estimators=self.n_estimators, **common) if self.forest else PolicyTree(**common)
-        self.model_ = model.fit(Z, masked_scores(gamma, allowed))
+        names = tuple(action_names) if action_names is not None else tuple(f"drug_{j}" for j in range(k))
+        ref = names.index(reference) if isinstance(reference, str) else int(reference or 0)
+        self.model_ = model.fit(X, masked_scores(gamma, allowed, ref))
         self.n_actions_ = k
         return self
 
-    def values(self, Z) -> np.ndarray:
+    def values(self, X) -> np.ndarray:
         """The leaf values of every drug, (n, k) (forest: averaged over trees)."""
         self._require_fit()
-        return self.model_.predict_value(as_covariates(Z))
+        return self.model_.predict_value(as_covariates(X))
 
-    def action_dist(self, Z, mask=None) -> np.ndarray:
-        values = self.values(Z)
+    def action_dist(self, X, mask=None) -> np.ndarray:
+        values = self.values(X)
         return masked_greedy(values, as_mask(mask, *values.shape))
 
     def plot(self, feature_names=None, action_names=None, max_depth: int | None = None):

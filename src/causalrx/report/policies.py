@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from causalrx.compare import compare
+from causalrx.data.problem import DecisionProblem
 from causalrx.data.simulate import SimulatedCohort
 from causalrx.policy import DRPolicyLearner, EffectGreedyPolicy, LoggedPolicy, PolicyTreeLearner, ReferencePolicy, UniformPolicy
 from causalrx.safety import RuleSet
@@ -21,14 +22,15 @@ def compare_on_cohort(sim: SimulatedCohort, Z: np.ndarray, folder: Path, *, rand
     mask = RuleSet.default().evaluate(sim.cohort).allowed
     k = sim.cohort.n_actions
     logged = sim.bandit_feedback(Z, mask=mask)
+    problem = DecisionProblem.from_arrays(logged.context, logged.action_names, sim.cohort.reference, mask=mask,
+                                          action=logged.action, reward=logged.reward, propensity=sim.truth.propensity,
+                                          patient_ids=sim.cohort.patient_ids)  # fmt: skip
     policies = {
         "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(k), "reference": ReferencePolicy(k, sim.cohort.reference_index),
         "effect-greedy": EffectGreedyPolicy(random_state=random_state), "policy tree": PolicyTreeLearner(max_depth=2, random_state=random_state),
         "DR bandit": DRPolicyLearner(random_state=random_state),
     }  # fmt: skip
-    if sim.cohort.reference_index != 0:
-        policies.pop("effect-greedy")  # effect estimators take drug 0 as the reference arm
-    result = compare(logged, policies, oracle_value=sim.true_policy_value(sim.oracle_policy(mask)),
+    result = compare(problem, policies, oracle_value=sim.true_policy_value(sim.oracle_policy(mask)),
                      true_value=lambda name, p: sim.true_policy_value(p.action_dist(Z, mask)), plot_path=folder / "policies.png",
                      progress=progress, random_state=random_state)  # fmt: skip
     result.table.to_csv(folder / "policies.csv", index=False)

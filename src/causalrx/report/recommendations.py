@@ -11,8 +11,8 @@ import pandas as pd
 
 from causalrx.data.simulate import SimulatedCohort
 from causalrx.data.utility import Utility
-from causalrx.effects import DRLearner, cohort_inputs, net_benefit
-from causalrx.effects.estimate import reference_first
+from causalrx.data.problem import DecisionProblem
+from causalrx.effects import DRLearner, net_benefit
 from causalrx.recommend import Recommendations, recommend
 from causalrx.report.representation import raw_feature_table
 from causalrx.safety import RuleSet
@@ -29,22 +29,23 @@ def recommend_on_cohort(sim: SimulatedCohort, Z: np.ndarray, folder: Path, *, ra
     from tqdm.auto import tqdm
 
     cohort = sim.cohort
-    _, action, efficacy, names = cohort_inputs(cohort, "efficacy")
+    embedding = pd.DataFrame(np.asarray(Z, dtype=float), index=pd.Index(cohort.patient_ids, name="patient_id"))
+    problem = DecisionProblem.from_cohort(cohort, embedding, reward="efficacy", mask=RuleSet.default())
     steps = tqdm(total=3, desc="recommendations", disable=not progress)
     effects = []
-    for outcome in (efficacy, cohort.outcome("adverse_event")):
-        effects.append(DRLearner(random_state=random_state).fit(Z, action, outcome, action_names=names).effect())
+    for outcome in ("efficacy", "adverse_event"):
+        y = pd.Series(cohort.outcome(outcome), index=cohort.patient_ids)
+        effects.append(DRLearner(random_state=random_state).fit(problem, y=problem._by_id("y", y)).effect(problem))
         steps.update()
     net = net_benefit(*effects, Utility(sim.truth.harm_weight))
-    mask = RuleSet.default().evaluate(cohort)
-    result = recommend(net, mask, raw_feature_table(cohort))  # indexed by patient id: checked against the mask's order
-    strict = recommend(net, mask, require_benefit=True, n_drivers=0)
+    result = recommend(net, problem, raw_feature_table(cohort))  # drivers read on the raw features, indexed by patient id
+    strict = recommend(net, problem, require_benefit=True, n_drivers=0)
     steps.update()
     steps.close()
     result.table.to_csv(folder / "recommendations.csv", index=False)
 
-    order = reference_first(cohort)  # the effect's drug order
-    allowed, value = mask.allowed[:, order], sim.truth.expected_reward[:, order]
+    names, ref = problem.drugs, problem.reference_index  # the problem's (the cohort's) drug order
+    allowed, value = problem.allowed, sim.truth.expected_reward
     best = np.where(allowed, value, -np.inf).max(axis=1)
     rows = np.arange(len(best))
 
@@ -52,11 +53,15 @@ def recommend_on_cohort(sim: SimulatedCohort, Z: np.ndarray, folder: Path, *, ra
         return {"mode": mode, "masked_drugs_recommended": int((~allowed[rows, chosen]).sum()),
                 "share_equal_to_masked_oracle": float(np.mean(value[rows, chosen] == best)),
                 "mean_true_regret": float(np.mean(best - value[rows, chosen])),
-                "share_reference_recommended": float(np.mean(chosen == 0))}  # fmt: skip
+                "share_reference_recommended": float(np.mean(chosen == ref))}  # fmt: skip
 
-    checks = [against_truth(mode, (rec.table["tier"].to_numpy().reshape(-1, len(names)) == "recommended").argmax(axis=1))
-              for mode, rec in (("best point estimate (default)", result), ("require_benefit=True", strict))]  # fmt: skip
-    checks.append(against_truth("clinicians (logged)", action))
+    def chosen(rec: Recommendations) -> np.ndarray:
+        table = rec.table[rec.table["tier"] == "recommended"].set_index("patient_id")["drug"]
+        return pd.Index(names).get_indexer(table.reindex(problem.patient_ids).to_numpy())
+
+    checks = [against_truth(mode, chosen(rec)) for mode, rec in (("best point estimate (default)", result),
+                                                                 ("require_benefit=True", strict))]  # fmt: skip
+    checks.append(against_truth("clinicians (logged)", problem.action))
     return result, pd.DataFrame(checks)
 
 

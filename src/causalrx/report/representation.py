@@ -12,7 +12,6 @@ from sklearn.impute import SimpleImputer
 
 from causalrx.data.simulate import SimulatedCohort
 from causalrx.effects import DRLearner, cohort_inputs
-from causalrx.effects.estimate import reference_first
 from causalrx.encoders import get_encoder, out_of_fold_embeddings, train_test_ids
 from causalrx.encoders.inputs import row_positions
 from causalrx.risk import evaluate_risk, plot_calibration
@@ -66,12 +65,12 @@ def encode_and_estimate(sim: SimulatedCohort, encoder: str, *, folds: int = 3, t
     oof = out_of_fold_embeddings(get_encoder(encoder, **params), cohort, n_folds=folds, align=encoder != "passthrough",
                                  random_state=random_state, progress=progress)  # fmt: skip
     _, action, y, names = cohort_inputs(cohort, "efficacy")
-    order = reference_first(cohort)
-    truth = sim.truth.ite_efficacy[:, order] - sim.truth.ite_efficacy[:, order[:1]]
+    ref = cohort.reference_index
+    truth = sim.truth.ite_efficacy - sim.truth.ite_efficacy[:, [ref]]  # vs the reference arm, the cohort's drug order
     rows = []
     for label, X in (("raw features", raw_covariates(cohort)), (f"{encoder} embedding (out of fold)", oof.Z)):
-        est = DRLearner(random_state=random_state).fit(X, action, y, action_names=names).effect()
-        for a in range(1, len(names)):
+        est = DRLearner(random_state=random_state).fit(X, action, y, action_names=names, reference=cohort.reference).effect(X)
+        for a in (j for j in range(len(names)) if j != ref):
             rows.append({"covariates": label, "drug": names[a], "columns": X.shape[1],
                          "sqrt_pehe": float(np.sqrt(np.mean((est.ite[:, a] - truth[:, a]) ** 2)))})  # fmt: skip
     result = RepresentationResult(encoder=encoder, risk=risk, strata=strata, effects=pd.DataFrame(rows), embedding_shape=oof.Z.shape,

@@ -125,7 +125,7 @@ def test_cross_validated_regressor_scores_by_held_out_error_and_keeps_the_best()
     rng = np.random.default_rng(7)
     X = rng.normal(size=(150, 2))
     y = 1 + 2 * X[:, 0] + 0.5 * rng.normal(size=150)
-    model = CrossValidatedRegressor({"mean": DummyRegressor(), "line": LinearRegression()}, cv=4, random_state=0).fit(X, y)
+    model = CrossValidatedRegressor({"mean": DummyRegressor(), "line": LinearRegression()}, n_folds=4, random_state=0).fit(X, y)
     folds = KFold(4, shuffle=True, random_state=0)
     for name, candidate in {"mean": DummyRegressor(), "line": LinearRegression()}.items():
         assert model.cv_mse_[name] == pytest.approx(np.mean((cross_val_predict(candidate, X, y, cv=folds) - y) ** 2))
@@ -153,6 +153,6 @@ def test_t_learner_chooses_the_outcome_model_per_arm():
 def test_cross_validated_regressor_names_bad_arguments():
     X, y = np.zeros((10, 1)), np.arange(10.0)
     for kwargs, name in (({"candidates": {}}, "candidates"), ({"candidates": [LinearRegression()]}, "candidates"),
-                         ({"candidates": {"a": LinearRegression()}, "cv": 1}, "cv")):  # fmt: skip
+                         ({"candidates": {"a": LinearRegression()}, "n_folds": 1}, "n_folds")):  # fmt: skip
         with pytest.raises(ValidationError, match=name):
             CrossValidatedRegressor(**kwargs).fit(X, y)

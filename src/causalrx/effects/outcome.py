@@ -184,7 +184,7 @@ class CrossValidatedRegressor(RegressorMixin, BaseEstimator):
     ----------
     candidates : dict of name -> scikit-learn regressor
         Copied, never modified.
-    cv : int
+    n_folds : int
         Folds for candidates without ``loo_predict`` (at least 2).
     random_state : int, optional
         Shuffles those folds.
@@ -199,19 +199,19 @@ class CrossValidatedRegressor(RegressorMixin, BaseEstimator):
         Name of the chosen candidate; ``estimator_`` is it, fitted on all rows.
     """
 
-    def __init__(self, candidates: dict, cv: int = 5, random_state=None):
+    def __init__(self, candidates: dict, n_folds: int = 5, random_state=None):
         self.candidates = candidates
-        self.cv = cv
+        self.n_folds = n_folds
         self.random_state = random_state
 
     def fit(self, X, y):
         if not isinstance(self.candidates, dict) or not self.candidates:
             raise ValidationError(f"candidates: expected a non-empty dict of name -> regressor, got {self.candidates!r}")
-        if isinstance(self.cv, bool) or not isinstance(self.cv, numbers.Integral) or self.cv < 2:
-            raise ValidationError(f"cv: expected an integer of at least 2, got {self.cv!r}")
+        if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, numbers.Integral) or self.n_folds < 2:
+            raise ValidationError(f"n_folds: expected an integer of at least 2, got {self.n_folds!r}")
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
         fitted, mse = {}, {}
-        folds = KFold(self.cv, shuffle=True, random_state=self.random_state)
+        folds = KFold(self.n_folds, shuffle=True, random_state=self.random_state)
         for name, candidate in self.candidates.items():
             fitted[name] = clone(candidate).fit(X, y)
             if hasattr(fitted[name], "loo_predict"):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import BaseEstimator
 import pandas as pd
 from scipy.special import gammaln
 
@@ -168,7 +169,7 @@ class GenotypeQCResult:
         return out
 
 
-class GenotypeQC:
+class GenotypeQC(BaseEstimator):
     """Call-rate, MAF and Hardy-Weinberg filters, fitted on training samples.
 
     Order (as in PLINK practice): variants with call rate < ``min_variant_call_rate``;

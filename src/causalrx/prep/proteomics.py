@@ -20,6 +20,7 @@ empirical Bayes methods. Biostatistics 2007;8(1):118-127.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 import pandas as pd
 
 from causalrx.exceptions import ValidationError
@@ -56,7 +57,7 @@ def _nan_lstsq(X: np.ndarray, Y: np.ndarray, observed: np.ndarray) -> np.ndarray
     return np.linalg.solve(gram, rhs.T[:, :, None])[:, :, 0].T
 
 
-class ComBat:
+class ComBat(BaseEstimator):
     """Empirical-Bayes batch correction with a fit/transform split.
 
     Parameters

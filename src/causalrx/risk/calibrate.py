@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
@@ -13,7 +14,7 @@ from causalrx.risk.metrics import check_binary
 EPS = 1e-6
 
 
-class RiskCalibrator:
+class RiskCalibrator(BaseEstimator):
     """Map raw risks to calibrated risks, fitted on patients the risk model did not train on.
 
     Parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from causalrx.exceptions import ValidationError
 
@@ -16,7 +17,7 @@ def _as_matrix(p) -> np.ndarray:
     return p
 
 
-class SplitConformalClassifier:
+class SplitConformalClassifier(BaseEstimator):
     """Prediction sets with finite-sample marginal coverage ``>= 1 - alpha``.
 
     The non-conformity score is ``1 - p_true`` (least ambiguous set-valued classifier);

@@ -28,7 +28,6 @@ from sklearn.impute import SimpleImputer
 from _measure import measure
 from causalrx.data.simulate import simulate_cohort
 from causalrx.effects import AIPW, DML, IPW, CausalForest, DRLearner, MetaLearner, RLearner, cohort_inputs
-from causalrx.effects.estimate import reference_first
 
 warnings.filterwarnings("ignore")
 
@@ -38,6 +37,10 @@ def covariates(cohort, max_columns=None):
     stay), median-imputed; missing-value indicators for clinical columns only (a missing
     modality is already flagged by ``has_genomics`` / ``has_proteomics``)."""
     X, action, y, names = cohort_inputs(cohort, "efficacy")
+    order = reference_first(cohort)  # the reference arm first, named as such to the estimators
+    remap = np.empty(len(order), dtype=int)
+    remap[order] = np.arange(len(order))
+    action, names = remap[action], tuple(names[j] for j in order)
     X = X.loc[:, ~X.columns.str.startswith("genomics.snp")]
     clinical_missing = [c for c in X.columns if "." not in c and X[c].isna().any()]
     flags = X[clinical_missing].isna().astype(float).add_suffix("_missing")
@@ -46,6 +49,12 @@ def covariates(cohort, max_columns=None):
     if max_columns is not None:
         X = X.iloc[:, :max_columns]
     return X.to_numpy(), action, y, names
+
+
+def reference_first(cohort) -> list[int]:
+    """The cohort's drug positions with its reference arm first: this script's column order (column 0 = reference)."""
+    ref = cohort.reference_index
+    return [ref] + [j for j in range(cohort.n_actions) if j != ref]
 
 
 def true_effects(sim) -> np.ndarray:
@@ -74,7 +83,7 @@ def accuracy(n: int, seed: int) -> pd.DataFrame:
     rows = []
     for name, est in estimators.items():
         start = time.perf_counter()
-        result = est.fit(X, action, y, action_names=names).effect()
+        result = est.fit(X, action, y, action_names=names, reference=names[0]).effect(X)
         seconds = time.perf_counter() - start
         ate_only = isinstance(est, (IPW, AIPW, DML))
         for a in range(1, len(names)):
@@ -104,14 +113,14 @@ def scale(n: int, seed: int) -> pd.DataFrame:
     print(f"\nscale: n = {n}, {len(names)} drugs, {X.shape[1]} covariates")
     rows = []
     for name, make in {
-        "Causal forest (DML): 200 trees, 10% subsamples, cv=3": lambda: CausalForest(
-            n_estimators=200, max_samples=0.1, cv=3, n_jobs=-1, random_state=seed,
+        "Causal forest (DML): 200 trees, 10% subsamples, n_folds=3": lambda: CausalForest(
+            n_estimators=200, max_samples=0.1, n_folds=3, n_jobs=-1, random_state=seed,
             model_y=HistGradientBoostingRegressor(max_iter=100, early_stopping=True, random_state=seed),
             model_t=HistGradientBoostingClassifier(max_iter=100, early_stopping=True, random_state=seed)),
         "T-learner": lambda: MetaLearner(kind="T", random_state=seed),
         "S-learner": lambda: MetaLearner(kind="S", random_state=seed),
     }.items():  # fmt: skip
-        fitted, wall, peak, before = measure(lambda m=make: m().fit(X, action, y, action_names=names))
+        fitted, wall, peak, before = measure(lambda m=make: m().fit(X, action, y, action_names=names, reference=names[0]))
         result, eff_wall, _, _ = measure(fitted.effect)
         pehe = np.sqrt(np.mean((result.ite[:, 1:] - truth[:, 1:]) ** 2))
         covered = (result.lower[:, 1:] <= truth[:, 1:]) & (truth[:, 1:] <= result.upper[:, 1:])

@@ -84,7 +84,7 @@ def effects_part(sim, seed: int) -> pd.DataFrame:
     designs = {"raw features": X_raw, "passthrough": passthrough, "fused embedding (OOF)": fused, "passthrough + fused": np.hstack([passthrough, fused])}
     rows = []
     for name, X in designs.items():
-        est = DRLearner(random_state=seed).fit(X, action, y, action_names=names).effect()
+        est = DRLearner(random_state=seed).fit(X, action, y, action_names=names, reference=names[0]).effect(X)
         pehe = np.sqrt(np.mean((est.ite[:, 1:] - truth[:, 1:]) ** 2, axis=0))
         rows.append({"covariates": name, "columns": X.shape[1], "sqrt_pehe_mean": pehe.mean(),
                      **{f"sqrt_pehe[{names[a]}]": pehe[a - 1] for a in range(1, len(names))}})  # fmt: skip

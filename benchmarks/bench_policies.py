@@ -53,7 +53,7 @@ def one_step(n: int, seed: int, out: Path) -> pd.DataFrame:
     logged = sim.bandit_feedback(X, mask=mask)
     names = sim.cohort.action_names
     policies = {
-        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(len(names)), "reference": ReferencePolicy(len(names), reference=names.index(ref)),
+        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(len(names)), "reference": ReferencePolicy(len(names), reference=sim.cohort.reference_index),
         "guideline": GuidelinePolicy(GUIDELINE, action_names=names), "effect-greedy": EffectGreedyPolicy(random_state=seed),
         "policy tree (depth 3)": PolicyTreeLearner(max_depth=3, random_state=seed),
         "policy forest": PolicyTreeLearner(forest=True, max_depth=4, random_state=seed), "DR bandit": DRPolicyLearner(random_state=seed),

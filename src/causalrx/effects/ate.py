@@ -19,7 +19,6 @@ from causalrx.effects.estimate import EffectEstimate, check_effect_inputs, worki
 from causalrx.effects.learners import FittedEffects
 from causalrx.effects.outcome import cross_fit_outcomes, default_regressor
 from causalrx.effects.propensity import PropensityModel, default_classifier
-from causalrx.exceptions import ValidationError
 
 
 @dataclass(kw_only=True, repr=False, eq=False)

@@ -214,13 +214,12 @@ def test_policies_match_by_id_and_name_under_permutation(problems, make):
 def test_ope_values_match_under_permutation(problems):
     base, perm = problems
     policy = LoggedPolicy(calibration=None).fit(base)
-    values = {}
-    for label, p in (("base", base), ("perm", perm)):
-        dist = policy.action_dist(p).to_numpy()
-        rewards = np.zeros_like(dist)  # a fixed (zero) reward model: DR reduces to IPS, exactly reproducible
-        results = estimate_all(p.feedback(), dist, rewards, [SNIPS(), DR()])
-        values[label] = [r.value for r in results]
-    np.testing.assert_allclose(values["perm"], values["base"], rtol=1e-10)
+    dist = policy.action_dist(base)  # ids x drug names, in the base order
+    rewards = base.frame(np.tile(base.X[["age"]].to_numpy(), (1, 3)) + np.arange(3))  # a fixed reward model, by label
+    values = {label: [r.value for r in estimate_all(p, dist, rewards, [SNIPS(), DR()])] for label, p in (("base", base), ("perm", perm))}
+    np.testing.assert_allclose(values["perm"], values["base"], rtol=1e-10)  # the permuted problem reads both by label
+    with pytest.raises(ValidationError, match="masked"):  # by position alone, rows and drugs mismatch: caught by the mask
+        estimate_all(perm.feedback(), dist.to_numpy(), rewards.to_numpy(), [DR()])
 
 
 def test_tiers_match_by_id_and_name_under_permutation(problems):

@@ -290,7 +290,7 @@ def test_estimate_all_and_compare(tiny, tmp_path):
         results = estimate_all(tiny, TARGET, Q, [IPS(), DR()])
         assert [r.estimator for r in results] == ["IPS", "DR"]
         assert results[1].value == pytest.approx(1.2375)
-        comp = compare_policies(tiny, {"target": TARGET, "uniform": np.full((4, 2), 0.5)}, [IPS(), SNIPS(), DR()], Q,
+        comp = compare_policies(tiny, {"target": TARGET, "uniform": np.full((4, 2), 0.5)}, Q, [IPS(), SNIPS(), DR()],
                                 true_values={"target": 1.0, "uniform": 1.2}, plot_path=tmp_path / "forest.png")  # fmt: skip
     assert len(comp.table) == 6 and set(comp.table["policy"]) == {"target", "uniform"}
     assert "covered" in comp.table and comp.plot_path.is_file() and comp.plot_path.stat().st_size > 5000

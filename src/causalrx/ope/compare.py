@@ -24,10 +24,10 @@ class PolicyComparison:
 
 
 def compare_policies(
-    feedback: BanditFeedback,
+    feedback,
     policies: dict,
-    estimators=None,
     estimated_rewards=None,
+    estimators=None,
     *,
     inference=None,
     logging_dist=None,
@@ -35,6 +35,10 @@ def compare_policies(
     plot_path: str | Path | None = None,
 ) -> PolicyComparison:
     """Evaluate every policy ``{name: action_dist (n, k)}`` with every estimator.
+
+    Arguments come in the order of every OPE entry point: ``(feedback, target(s),
+    estimated_rewards, estimators)``. ``feedback`` may be a DecisionProblem; then each
+    ``action_dist`` may be a DataFrame of patient ids x drug names (matched by label).
 
     ``true_values`` (on simulated data) adds a ``true_value`` column and marks it on the
     plot. The forest plot is written to ``plot_path`` (PNG/PDF/SVG by suffix) if given.

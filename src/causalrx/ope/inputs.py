@@ -139,6 +139,28 @@ def mask_violation_rate(dist: np.ndarray, mask: np.ndarray | None, allow: bool, 
     return float(on_masked.mean())
 
 
+def from_problem(feedback, action_dist, estimated_rewards=None, logging_dist=None):
+    """A :class:`~causalrx.data.problem.DecisionProblem` becomes its feedback; DataFrames of
+    patient ids x drug names (a policy's ``action_dist(problem)``, a reward model's
+    predictions) are matched to it by label, and its propensities serve as the logging
+    distribution. Anything else passes through unchanged."""
+    from causalrx.data.problem import DecisionProblem, label_positions
+
+    if not isinstance(feedback, DecisionProblem):
+        return feedback, action_dist, estimated_rewards, logging_dist
+    problem = feedback
+
+    def aligned(name, values):
+        if not isinstance(values, pd.DataFrame):
+            return values
+        rows = label_positions(f"{name}.index", values.index, problem.patient_ids, "patient id")
+        cols = label_positions(f"{name}.columns", values.columns, problem.drugs, "drug")
+        return values.to_numpy(dtype=float)[np.ix_(rows, cols)]
+
+    logging_dist = problem.propensity if logging_dist is None else aligned("logging_dist", logging_dist)
+    return problem.feedback(), aligned("action_dist", action_dist), aligned("estimated_rewards", estimated_rewards), logging_dist
+
+
 def prepare(
     feedback: BanditFeedback,
     action_dist,
@@ -160,8 +182,9 @@ def prepare(
     PositivityError
         The target policy puts mass on a drug whose logging probability is exactly zero.
     """
+    feedback, action_dist, estimated_rewards, logging_dist = from_problem(feedback, action_dist, estimated_rewards, logging_dist)
     if not isinstance(feedback, BanditFeedback):
-        raise ValidationError(f"feedback: expected a BanditFeedback, got {type(feedback).__name__}")
+        raise ValidationError(f"feedback: expected a DecisionProblem or BanditFeedback, got {type(feedback).__name__}")
     n, k = feedback.n_rounds, feedback.n_actions
     dist = check_action_dist(action_dist, n, k)
     rows = np.arange(n)
@@ -178,7 +201,7 @@ def prepare(
         logging_dist = check_action_dist(logging_dist, n, k, "logging_dist")
         pscore, source = logging_dist[rows, feedback.action], "given"
     else:
-        model = propensity_model or PropensityModel()
+        model = PropensityModel() if propensity_model is None else propensity_model
         logging_dist = model.fit_predict(feedback.context, feedback.action, k)
         pscore, source = logging_dist[rows, feedback.action], "estimated"
     low_support = None

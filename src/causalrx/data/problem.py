@@ -22,14 +22,14 @@ from causalrx.data.schema import PATIENT_ID
 from causalrx.exceptions import ValidationError
 
 
-def label_positions(name: str, have, want, what: str = "label") -> np.ndarray:
-    """Positions of the labels ``want`` in ``have``; a named error for unknown, repeated or absent labels."""
+def label_positions(name: str, have, want, what: str = "label", absent: str = "unknown here") -> np.ndarray:
+    """Positions of the labels ``want`` in ``have`` (unique labels); a named error for unknown or repeated ones."""
     index = pd.Index(list(have))
     want = list(want)
     pos = index.get_indexer(want)
     if (pos < 0).any():
         unknown = [w for w, p in zip(want, pos) if p < 0][:5]
-        raise ValidationError(f"{name}: {int((pos < 0).sum())} {what}(s) unknown here, e.g. {unknown}; known: {list(index[:10])}")
+        raise ValidationError(f"{name}: {int((pos < 0).sum())} {what}(s) {absent}, e.g. {unknown}; known: {list(index[:10])}")
     if len(set(pos.tolist())) != len(pos):
         raise ValidationError(f"{name}: {what}s repeat; each must appear once")
     return pos

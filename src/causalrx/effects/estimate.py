@@ -137,7 +137,7 @@ class EffectData:
 
     ``X`` (n, d), ``action`` (n,) and ``y`` (n,) are in that working order; ``order[i]`` is
     the position in the caller's ``drugs`` of working drug ``i``, so results go back to the
-    caller's order with :meth:`to_drugs`.
+    caller's order with :func:`scatter_columns`.
     """
 
     X: np.ndarray
@@ -149,12 +149,7 @@ class EffectData:
     drugs: tuple[str, ...] = ()
     reference: str = ""
     order: np.ndarray | None = None
-    patient_ids: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
-
-    def to_drugs(self, values: np.ndarray) -> np.ndarray:
-        """Columns (or entries) in working order -> the caller's drug order."""
-        return scatter_columns(values, self.order)
 
 
 def scatter_columns(values: np.ndarray, order: np.ndarray) -> np.ndarray:
@@ -236,12 +231,12 @@ def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=No
         action, action_names, reference, X = X.action, X.drugs, X.reference, X.X
     if action is None or y is None:
         raise ValidationError("fit: expected (X, action, y) arrays, a DecisionProblem or a Cohort")
-    ids, feature_names = None, None
+    feature_names = None
     if isinstance(X, pd.DataFrame):
         nan_cols = X.columns[X.isna().any()].tolist()
         if nan_cols:
             raise ValidationError(f"X: covariates contain NaN in column(s) {nan_cols[:10]}; impute them first (causalrx.prep)")
-        ids, feature_names = X.index.to_numpy(), tuple(str(c) for c in X.columns)
+        feature_names = tuple(str(c) for c in X.columns)
         X = X.to_numpy(dtype=float)
     X = check_context("X", X)
     action = np.asarray(action)
@@ -278,20 +273,10 @@ def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=No
             )
     return EffectData(X=X, action=remap[action.astype(int)], y=y, n_actions=k, action_names=tuple(names[j] for j in order),
                       binary_outcome=bool(np.isin(y, (0.0, 1.0)).all()), drugs=names, reference=reference, order=order,
-                      patient_ids=np.arange(len(X)) if ids is None else ids, feature_names=feature_names)  # fmt: skip
+                      feature_names=feature_names)  # fmt: skip
 
 
 def working_propensity(propensity, data: EffectData):
     """A caller-order propensity (n, k) in the working order of ``data`` (or None)."""
     return None if propensity is None else np.asarray(propensity, dtype=float)[:, data.order]
 
-
-def ate_from_ite(ite, lower, upper, method, names, alpha, ate=None, ate_lower=None, ate_upper=None, *, patient_ids=None,
-                 reference=None) -> EffectEstimate:  # fmt: skip
-    k = ite.shape[1]
-    nan = np.full(k, np.nan)
-    return EffectEstimate(
-        ite=ite, lower=lower, upper=upper, ate=ite.mean(axis=0) if ate is None else ate,
-        ate_lower=nan if ate_lower is None else ate_lower, ate_upper=nan if ate_upper is None else ate_upper,
-        method=method, action_names=names, alpha=alpha, patient_ids=patient_ids, reference=reference,
-    )  # fmt: skip

@@ -33,9 +33,8 @@ def recommend_on_cohort(sim: SimulatedCohort, Z: np.ndarray, folder: Path, *, ra
     problem = DecisionProblem.from_cohort(cohort, embedding, reward="efficacy", mask=RuleSet.default())
     steps = tqdm(total=3, desc="recommendations", disable=not progress)
     effects = []
-    for outcome in ("efficacy", "adverse_event"):
-        y = pd.Series(cohort.outcome(outcome), index=cohort.patient_ids)
-        effects.append(DRLearner(random_state=random_state).fit(problem, y=problem._by_id("y", y)).effect(problem))
+    for outcome in ("efficacy", "adverse_event"):  # the problem lists patients in the cohort's order
+        effects.append(DRLearner(random_state=random_state).fit(problem, y=cohort.outcome(outcome)).effect(problem))
         steps.update()
     net = net_benefit(*effects, Utility(sim.truth.harm_weight))
     result = recommend(net, problem, raw_feature_table(cohort))  # drivers read on the raw features, indexed by patient id

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from causalrx.data.problem import label_positions
 from causalrx.data.schema import PATIENT_ID, Cohort
 from causalrx.exceptions import ValidationError
 from causalrx.safety.rules import Rule, read_rule_file
@@ -220,18 +221,9 @@ class Mask:
 
 def _positions(name: str, have: np.ndarray, want) -> np.ndarray:
     """Positions of the labels ``want`` in ``have``; a named error for unknown or repeated labels."""
-    want = np.asarray(list(want), dtype=object)
-    index = pd.Index(have)
-    if not index.is_unique:
+    if not pd.Index(have).is_unique:
         raise ValidationError(f"{name}: the mask's labels are not unique")
-    pos = index.get_indexer(want)
-    if (pos < 0).any():
-        missing = [w for w, p in zip(want, pos) if p < 0][:5]
-        raise ValidationError(f"{name}: {int((pos < 0).sum())} label(s) are not in the mask, e.g. {missing}")
-    if len(set(pos.tolist())) != len(pos):
-        raise ValidationError(f"{name}: labels repeat; each must appear once")
-    return pos
-
+    return label_positions(name, have, want, "label", absent="are not in the mask")
 
 def patient_fields(data) -> pd.DataFrame:
     """The table rules are evaluated on: clinical joined with genomics phenotypes, clinical order."""

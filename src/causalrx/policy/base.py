@@ -4,9 +4,12 @@ A policy maps covariates (usually out-of-fold embeddings ``X``) and a safety mas
 distribution over the k drugs. Rules every policy follows:
 
 1. ``action_dist(X, mask)`` puts probability exactly 0 on masked drugs (``mask`` is a bool
-   ``(n, k)`` array, True = allowed, or a :class:`causalrx.safety.Mask`; ``None`` allows
-   every drug). Learners also see the mask while they learn, so a masked drug is never
-   what they were trained to pick.
+   ``(n, k)`` array, True = allowed, or a :class:`causalrx.safety.Mask`, matched to the
+   policy's drugs by name and, with a DataFrame ``X``, to its rows by patient id).
+   Learners also see the mask while they learn, so a masked drug is never what they were
+   trained to pick. A policy fitted with a mask (``mask_required_``) refuses to predict
+   without one: ``mask=None`` is a named error and ``mask="unmasked"`` states explicitly
+   that nothing is masked; a policy fitted without one reads ``None`` as all allowed.
 2. ``predict(X, mask)`` is the most probable allowed drug per row.
 3. ``fit`` and ``action_dist``/``predict`` accept a
    :class:`~causalrx.data.problem.DecisionProblem` in place of ``X`` (and its logged data
@@ -99,7 +102,9 @@ def fits_problem(fit):
                     kw[key] = value
             X, action, reward = problem.X, problem.action, problem.reward
         names = tuple(str(c) for c in X.columns) if isinstance(X, pd.DataFrame) else None
+        given_mask = kw.get("mask")
         fitted = fit(self, X.to_numpy(dtype=float) if names is not None else X, action, reward, **kw)
+        self.mask_required_ = _is_safety_mask(given_mask, problem)
         k = self.n_actions_
         drugs = problem.drugs if problem is not None else kw.get("action_names")
         self.drugs_ = tuple(drugs) if drugs is not None else tuple(f"drug_{j}" for j in range(k))
@@ -114,6 +119,29 @@ def fits_problem(fit):
     return wrapper
 
 
+UNMASKED = "unmasked"
+"""Pass as ``mask`` to state explicitly that no drug is masked for these patients (see :func:`on_problem`)."""
+
+
+def _is_safety_mask(mask, problem) -> bool:
+    """Did ``fit`` see a safety mask? A problem with rules or any masked cell, or any mask passed."""
+    if problem is not None:
+        return problem.safety is not None or not bool(np.all(problem.allowed))
+    return mask is not None
+
+
+def _named_mask(policy, mask):
+    """A :class:`~causalrx.safety.Mask` in the policy's drug order, matched by name."""
+    drugs = getattr(policy, "drugs_", None)
+    if drugs is None or tuple(mask.drugs) == tuple(drugs):
+        return mask
+    if set(mask.drugs) == set(drugs):
+        return mask.reindex(drugs=drugs)
+    if drugs == tuple(f"drug_{j}" for j in range(len(drugs))) and len(mask.drugs) == len(drugs):
+        return mask  # fitted without drug names: the mask's columns are taken in order
+    raise ValidationError(f"mask: its drugs {list(mask.drugs)} are not the drugs the policy was fitted on {list(drugs)}")
+
+
 def on_problem(method):
     """Let ``action_dist(X, mask)`` take a :class:`DecisionProblem`: result as ids x drug names.
 
@@ -126,8 +154,18 @@ def on_problem(method):
     @functools.wraps(method)
     def wrapper(self, X, mask=None):
         if not isinstance(X, DecisionProblem):
-            if isinstance(X, pd.DataFrame) and hasattr(mask, "reindex") and hasattr(mask, "patient_ids"):
-                mask = mask.reindex(X.index.to_numpy(), getattr(self, "drugs_", None) or mask.drugs)
+            if isinstance(mask, str) and mask == UNMASKED:
+                mask = None
+            elif mask is None and getattr(self, "mask_required_", False):
+                raise ValidationError(f"mask: {type(self).__name__} was fitted with a safety mask, so it needs these patients' "
+                                      f"mask too (a Mask, a bool array or a DecisionProblem); pass mask={UNMASKED!r} to state "
+                                      "explicitly that no drug is masked for them")  # fmt: skip
+            elif isinstance(mask, str):
+                raise ValidationError(f"mask: expected a Mask, a bool array, None or {UNMASKED!r}, got {mask!r}")
+            if hasattr(mask, "reindex") and hasattr(mask, "patient_ids"):
+                mask = _named_mask(self, mask)
+                if isinstance(X, pd.DataFrame):
+                    mask = mask.reindex(X.index.to_numpy())
             if isinstance(X, pd.DataFrame) and getattr(self, "feature_names_in_", None) is not None:
                 X = X.iloc[:, label_positions("X.columns", X.columns.astype(str), self.feature_names_in_, "covariate")]
             return method(self, X, mask)

@@ -253,6 +253,7 @@ class OfflineRLPolicy(PolicyBase):
             algo.fit(dataset, n_steps=self.n_steps, n_steps_per_epoch=self.n_steps, logger_adapter=logger,
                      show_progress=self.progress, save_interval=self.n_steps + 1)  # fmt: skip
         self.algo_ = algo
+        self.mask_required_ = mask is not None or trajectories.mask is not None
         return self
 
     def q_values(self, observations, mask=None) -> np.ndarray:

@@ -346,6 +346,11 @@ class RuleSet:
         undecided = np.zeros((n, k), dtype=bool)
         firings, by_rule = [], {}
         index = {d: j for j, d in enumerate(drugs)}
+        on_reference = [r for r in self.rules if r.action == "contraindicated" and reference in r.drugs]
+        if on_reference:
+            raise ValidationError(f"reference: rule {on_reference[0].id!r} ({on_reference[0].origin}) contraindicates the reference arm "
+                                  f"{reference!r}, which must stay allowed for every patient as the fallback; choose a reference "
+                                  f"arm no contraindicating rule names, or remove the rule ({len(on_reference)} rule(s) name it)")  # fmt: skip
         for rule in self.rules:
             cols = np.array([index[d] for d in rule.drugs if d in index and index[d] != ref
                              and (not rule.indication or d not in declared or declared[d] in rule.indication)], dtype=int)  # fmt: skip

@@ -276,15 +276,19 @@ class Cohort:
         return pd.concat(parts, axis=1)
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the cohort to a folder of Parquet files plus ``manifest.json``."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the cohort to a folder of Parquet files plus ``manifest.json``, atomically.
+
+        A cohort store already at ``path`` is replaced; another non-empty folder is refused
+        unless ``overwrite=True``. See :mod:`causalrx.data.storage`.
+        """
         from causalrx.data.storage import save_cohort
 
-        return save_cohort(self, path)
+        return save_cohort(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> Cohort:
-        """Read a cohort written by :meth:`save`; checksums are verified."""
+        """Read a cohort written by :meth:`save`; the manifest, checksums, sizes and dtypes are verified."""
         from causalrx.data.storage import load_cohort
 
         return load_cohort(path)

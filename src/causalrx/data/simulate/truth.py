@@ -13,7 +13,17 @@ import pandas as pd
 from causalrx.data.feedback import BanditFeedback, Trajectories
 from causalrx.data.schema import Cohort
 from causalrx.data.simulate import world
+from causalrx.data.storage import atomic_folder, cohort_files, recovered, sha256_file, write_cohort
 from causalrx.exceptions import ValidationError
+
+TRUTH_FILES = ("truth.npz", "truth_traits.parquet")
+
+
+def _simulation_files(folder: Path) -> set[str] | None:
+    """The entries of a simulated-cohort store; None when ``folder`` is not one."""
+    if not (folder / "simulation.json").is_file() or cohort_files(folder / "cohort") is None:
+        return None
+    return {"cohort", "simulation.json", *TRUTH_FILES}
 
 OUTCOMES = ("net", "efficacy", "adverse")
 
@@ -304,26 +314,35 @@ class SimulatedCohort:
         )
 
     # ------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write ``cohort/`` (Parquet + manifest), ``truth.npz``, ``truth_traits.parquet`` and ``simulation.json``."""
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``cohort/`` (Parquet + manifest), ``truth.npz``, ``truth_traits.parquet`` and
+        ``simulation.json`` (with the truth files' SHA-256), atomically as :meth:`Cohort.save`."""
         folder = Path(path)
-        self.cohort.save(folder / "cohort")
-        arrays = {f.name: getattr(self.truth, f.name) for f in fields(GroundTruth) if isinstance(getattr(self.truth, f.name), np.ndarray)}
-        np.savez_compressed(folder / "truth.npz", **arrays)
-        self.truth.traits.to_parquet(folder / "truth_traits.parquet", index=False)
-        scalars = {
-            "action_names": list(self.truth.action_names),
-            "harm_weight": self.truth.harm_weight,
-            "confounding": self.truth.confounding,
-            "overlap": self.truth.overlap,
-        }
-        (folder / "simulation.json").write_text(json.dumps({"config": self.config, "truth": scalars}, indent=2))
+        with atomic_folder(folder, overwrite=overwrite, owned=_simulation_files, what="simulated cohort") as tmp:
+            (tmp / "cohort").mkdir()
+            write_cohort(self.cohort, tmp / "cohort")
+            arrays = {f.name: getattr(self.truth, f.name) for f in fields(GroundTruth) if isinstance(getattr(self.truth, f.name), np.ndarray)}
+            np.savez_compressed(tmp / "truth.npz", **arrays)
+            self.truth.traits.to_parquet(tmp / "truth_traits.parquet", index=False)
+            scalars = {
+                "action_names": list(self.truth.action_names),
+                "harm_weight": self.truth.harm_weight,
+                "confounding": self.truth.confounding,
+                "overlap": self.truth.overlap,
+            }
+            digests = {name: sha256_file(tmp / name) for name in TRUTH_FILES}
+            (tmp / "simulation.json").write_text(json.dumps({"config": self.config, "truth": scalars, "sha256": digests}, indent=2))
         return folder
 
     @classmethod
     def load(cls, path: str | Path) -> SimulatedCohort:
-        folder = Path(path)
+        folder = recovered(Path(path), "simulation.json")
+        if not (folder / "simulation.json").is_file():
+            raise ValidationError(f"{folder}: no simulation.json; not a folder written by SimulatedCohort.save")
         meta = json.loads((folder / "simulation.json").read_text())
+        for name, digest in meta.get("sha256", {}).items():
+            if name not in TRUTH_FILES or sha256_file(folder / name) != digest:
+                raise ValidationError(f"{folder / name}: checksum differs from simulation.json (file changed after saving)")
         with np.load(folder / "truth.npz") as npz:
             arrays = {name: npz[name] for name in npz.files}
         scalars = meta["truth"]

@@ -75,3 +75,53 @@ def test_prep_example_writes_cohort_and_report(tmp_path):
     assert Cohort.load(tmp_path / "out").n_patients == 500
     bad = CliRunner().invoke(app, ["prep", str(tmp_path / "missing.yaml")])
     assert bad.exit_code == 2 and "no such preparation spec" in bad.output
+
+
+FAST = "n = 300\nn_drugs = 3\necg = false\nencoder = \"none\"\npolicies = false\n"
+
+
+def _one_error_line(result):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_user_errors_print_one_error_line_and_exit_2(tmp_path):
+    assert "n must be an integer >= 10, got -5" in _one_error_line(runner.invoke(app, ["simulate", "--n", "-5", "--out", str(tmp_path / "s")]))
+    (tmp_path / "file").write_text("x")
+    assert "exists and is not a folder" in _one_error_line(runner.invoke(app, ["simulate", "--n", "50", "--out", str(tmp_path / "file")]))
+    for text, message in [("ecg = \"false\"\n", "ecg must be true or false (unquoted), got 'false'"),
+                          ("policies: \"no\"\n", "policies must be true or false (unquoted), got 'no'"),
+                          ("n: 10.5\n", "n must be a whole number"), ("n: [\n", "not valid YAML")]:  # fmt: skip
+        cfg = tmp_path / ("c.toml" if "=" in text else "c.yaml")
+        cfg.write_text(text)
+        assert message in _one_error_line(runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "o")]))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("keep")
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(FAST)
+    line = _one_error_line(runner.invoke(app, ["run", "--config", str(cfg), "--out", str(mine)]))
+    assert "not empty" in line and (mine / "thesis.tex").read_text() == "keep"
+
+
+def test_an_interrupted_rerun_leaves_the_previous_report_whole(tmp_path, monkeypatch):
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(FAST)
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["run", "--config", str(cfg), "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"report.md", "summary.json", "config.yaml"} <= set(before)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("causalrx.report.cohort_summary.plot_effects", interrupted)
+    result = runner.invoke(app, ["run", "--config", str(cfg), "--out", str(out), "--seed", "5"])
+    assert result.exit_code == 130 and "interrupted" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old config, CSVs and report, nothing mixed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.toml", "out"]  # no partial folder left
+    monkeypatch.undo()
+    assert runner.invoke(app, ["run", "--config", str(cfg), "--out", str(out), "--seed", "5"]).exit_code == 0
+    assert "random_state: 5" in (out / "config.yaml").read_text()  # a finished rerun replaces the earlier run whole

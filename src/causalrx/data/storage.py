@@ -112,16 +112,9 @@ def _siblings(target: Path, kind: str) -> list[Path]:
     return sorted(target.parent.glob(f".{target.name}.{kind}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
-@contextlib.contextmanager
-def atomic_folder(target: str | Path, *, overwrite: bool = False, owned: Callable[[Path], set[str] | None] | None = None,
-                  what: str = "folder") -> Iterator[Path]:  # fmt: skip
-    """Yield a fresh temporary folder beside ``target``; when the block succeeds, move it into
-    place atomically (the previous content survives any failure or kill before that).
-
-    ``owned(folder)`` names the entries of an existing store of the same kind (None when the
-    folder is not one); an existing non-empty ``target`` holding anything else is refused
-    unless ``overwrite=True``.
-    """
+def check_target(target: str | Path, *, overwrite: bool = False, owned: Callable[[Path], set[str] | None] | None = None,
+                 what: str = "folder") -> Path:  # fmt: skip
+    """Refuse a ``target`` that :func:`atomic_folder` may not replace (call it before long work)."""
     target = Path(target)
     if not isinstance(overwrite, (bool, np.bool_)):
         raise ValidationError(f"overwrite: expected True or False, got {overwrite!r}")
@@ -135,6 +128,20 @@ def atomic_folder(target: str | Path, *, overwrite: bool = False, owned: Callabl
             raise ValidationError(f"{target}: the folder is not empty and is not a {what} written by causalrx "
                                   f"(it holds {extra[:5]}{' ...' if len(extra) > 5 else ''}); choose an empty or new "
                                   "folder, or pass overwrite=True to replace everything in it")  # fmt: skip
+    return target
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | Path, *, overwrite: bool = False, owned: Callable[[Path], set[str] | None] | None = None,
+                  what: str = "folder") -> Iterator[Path]:  # fmt: skip
+    """Yield a fresh temporary folder beside ``target``; when the block succeeds, move it into
+    place atomically (the previous content survives any failure or kill before that).
+
+    ``owned(folder)`` names the entries of an existing store of the same kind (None when the
+    folder is not one); an existing non-empty ``target`` holding anything else is refused
+    unless ``overwrite=True``.
+    """
+    target = check_target(target, overwrite=overwrite, owned=owned, what=what)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{_PARTIAL}-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()

@@ -12,6 +12,9 @@ import pandas as pd
 from causalrx.data.schema import PATIENT_ID, Cohort
 from causalrx.exceptions import ValidationError
 
+QC_TABLES = ("linkage", "duplicates", "missing_by_modality", "missing_by_feature", "baseline")
+QC_FILES = ("qc_report.md", *(f"qc_{name}.csv" for name in QC_TABLES))
+
 
 def deduplicate(table: pd.DataFrame, keys: tuple[str, ...] = (PATIENT_ID,), *, source: str = "table") -> tuple[pd.DataFrame, int]:
     """Remove exact duplicate rows (returns how many); rows that share ``keys`` but differ are an error."""
@@ -116,6 +119,6 @@ class QCReport:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "qc_report.md"
         path.write_text(self.to_markdown())
-        for name in ("linkage", "duplicates", "missing_by_modality", "missing_by_feature", "baseline"):
+        for name in QC_TABLES:
             getattr(self, name).to_csv(folder / f"qc_{name}.csv", index=False)
         return path

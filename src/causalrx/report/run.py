@@ -40,13 +40,31 @@ class RunConfig:
     policies: bool = True
     save_cohort: bool = False
 
+    def __post_init__(self) -> None:
+        """Every setting has its type exactly: ``"false"`` or ``"no"`` in quotes is text, not a boolean."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), f.type
+            if kind == "bool" and not isinstance(value, bool):
+                raise ValidationError(f"config: {f.name} must be true or false (unquoted), got {value!r}")
+            if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValidationError(f"config: {f.name} must be a whole number, got {value!r}")
+            if kind == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValidationError(f"config: {f.name} must be a number, got {value!r}")
+                object.__setattr__(self, f.name, float(value))
+            if kind == "str" and not isinstance(value, str):
+                raise ValidationError(f"config: {f.name} must be text, got {value!r}")
+
     @classmethod
     def from_file(cls, path: str | Path, **overrides) -> RunConfig:
         path = Path(path)
         if not path.is_file():
             raise ValidationError(f"config: file {path} does not exist")
         text = path.read_text()
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text) or {}
+        try:
+            data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text) or {}
+        except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
+            raise ValidationError(f"config {path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'} ({err})") from err
         if not isinstance(data, dict):
             raise ValidationError(f"config {path}: expected a mapping of settings, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
@@ -57,7 +75,15 @@ class RunConfig:
         return cls(**data)
 
 
-def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> dict:
+def run_files(folder: Path) -> set[str] | None:
+    """The entries of a finished ``causalrx run`` output folder (listed in its summary); None if it is not one."""
+    try:
+        return {"summary.json", *json.loads((folder / "summary.json").read_text())["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run_job(config: RunConfig, out: str | Path, *, progress: bool = False, overwrite: bool = False) -> dict:
     """Simulate a cohort, summarise it, and write the report into folder ``out``.
 
     Writes ``config.yaml``, ``summary.json``, ``report.md``, ``effects.csv``,
@@ -65,12 +91,25 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
     ``risk.csv``, ``calibration.png`` and ``effects_by_covariates.csv``; with policies (one-step
     cohorts) ``policies.csv``, ``policies.png`` and ``recommendations.csv`` (tiers per patient
     and drug). Returns the paths written.
+
+    Everything is written into a temporary folder ``.<out>.partial-*`` beside ``out`` and
+    moved into place only when the run has finished: an interrupted run never looks
+    complete, and the outputs of an earlier run at ``out`` stay whole until then. An
+    earlier run's folder is replaced; any other non-empty folder is refused unless
+    ``overwrite=True``.
     """
+    from causalrx.data.storage import atomic_folder
+
+    folder = Path(out)
+    with atomic_folder(folder, overwrite=overwrite, owned=run_files, what="causalrx run output folder") as tmp:
+        written = _run_into(config, tmp, progress)
+    return {name: folder / path.relative_to(tmp) for name, path in written.items()}
+
+
+def _run_into(config: RunConfig, folder: Path, progress: bool) -> dict:
     from causalrx.data.simulate import simulate_cohort
     from causalrx.report.cohort_summary import plot_effects, summarise_cohort, to_markdown
 
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     settings = asdict(config)
     (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     sim_args = {k: v for k, v in settings.items() if k not in ("save_cohort", "encoder", "encoder_folds", "policies")}
@@ -111,8 +150,9 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False) -> di
     payload = {"disclaimer": DISCLAIMER, "counts": summary.counts, "effects": summary.effects.to_dict(orient="records")}
     if "recommendations" in written:
         payload["recommendations"] = checks.to_dict(orient="records")
-    (folder / "summary.json").write_text(json.dumps(payload, indent=2, default=float))
-    written["summary"] = folder / "summary.json"
     if config.save_cohort:
         written["data"] = sim.save(folder / "data")
+    payload["files"] = sorted({p.name for p in folder.iterdir()})
+    (folder / "summary.json").write_text(json.dumps(payload, indent=2, default=float))
+    written["summary"] = folder / "summary.json"
     return written

@@ -19,7 +19,7 @@ from causalrx.exceptions import ValidationError
 TRUTH_FILES = ("truth.npz", "truth_traits.parquet")
 
 
-def _simulation_files(folder: Path) -> set[str] | None:
+def simulation_files(folder: Path) -> set[str] | None:
     """The entries of a simulated-cohort store; None when ``folder`` is not one."""
     if not (folder / "simulation.json").is_file() or cohort_files(folder / "cohort") is None:
         return None
@@ -318,7 +318,7 @@ class SimulatedCohort:
         """Write ``cohort/`` (Parquet + manifest), ``truth.npz``, ``truth_traits.parquet`` and
         ``simulation.json`` (with the truth files' SHA-256), atomically as :meth:`Cohort.save`."""
         folder = Path(path)
-        with atomic_folder(folder, overwrite=overwrite, owned=_simulation_files, what="simulated cohort") as tmp:
+        with atomic_folder(folder, overwrite=overwrite, owned=simulation_files, what="simulated cohort") as tmp:
             (tmp / "cohort").mkdir()
             write_cohort(self.cohort, tmp / "cohort")
             arrays = {f.name: getattr(self.truth, f.name) for f in fields(GroundTruth) if isinstance(getattr(self.truth, f.name), np.ndarray)}

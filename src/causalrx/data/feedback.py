@@ -133,6 +133,9 @@ class BanditFeedback:
             raise ValidationError(f"action_names: expected at least 2 unique drug names, got {names}")
         action = _actions_as_index("action", self.action, names)
         n = len(action)
+        if n == 0:
+            raise ValidationError(f"action: no logged {'round' if type(self).__name__ == 'BanditFeedback' else 'step'}; "
+                                  "there is nothing to learn from or evaluate")  # fmt: skip
         set_ = object.__setattr__
         set_(self, "action_names", names)
         set_(self, "action", action)
@@ -198,6 +201,9 @@ class Trajectories:
             raise ValidationError(f"action_names: expected at least 2 unique drug names, got {names}")
         action = _actions_as_index("action", self.action, names)
         n = len(action)
+        if n == 0:
+            raise ValidationError(f"action: no logged {'round' if type(self).__name__ == 'BanditFeedback' else 'step'}; "
+                                  "there is nothing to learn from or evaluate")  # fmt: skip
         set_ = object.__setattr__
         set_(self, "action_names", names)
         set_(self, "action", action)

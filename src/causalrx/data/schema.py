@@ -22,7 +22,7 @@ MODALITIES = ("clinical", "genomics", "proteomics", "ecg")
 
 
 def _examples(values, limit: int = 3) -> str:
-    shown = [repr(v) for v in list(values)[:limit]]
+    shown = [repr(v.item() if isinstance(v, np.generic) else v) for v in list(values)[:limit]]
     return ", ".join(shown) + (", ..." if len(values) > limit else "")
 
 
@@ -57,6 +57,49 @@ def _check_table(name: str, table: pd.DataFrame, known_ids: pd.Index | None, key
                 f"{name}: {int(unknown.sum())} row(s) have a '{PATIENT_ID}' that is not in the clinical table "
                 f"(e.g. {_examples(table.loc[unknown, PATIENT_ID].unique())})"
             )
+
+
+def _check_visits(name: str, table: pd.DataFrame) -> None:
+    """``visit`` holds whole numbers >= 0 (0 is baseline)."""
+    visit = table[VISIT]
+    if pd.api.types.is_bool_dtype(visit) or not pd.api.types.is_numeric_dtype(visit):
+        raise ValidationError(f"{name}.{VISIT}: expected whole numbers >= 0, got {visit.dtype} values such as {_examples(visit.unique())}")
+    values = visit.to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    if bad.any():
+        raise ValidationError(f"{name}.{VISIT}: {int(bad.sum())} row(s) are not whole numbers >= 0 "
+                              f"(e.g. {_examples(pd.unique(visit[bad]))}); visits count from 0 (baseline)")  # fmt: skip
+
+
+def _as_number(value) -> bool:
+    try:
+        float(str(value).strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _check_number_columns(name: str, table: pd.DataFrame) -> None:
+    """A text column whose values are mostly numbers, or a number field of the safety vocabulary
+    (age, eGFR, ...) stored as text, is refused: numbers must be stored as numbers."""
+    from causalrx.safety.vocabulary import default_vocabulary
+
+    number_fields = {f for f, spec in default_vocabulary().fields.items() if spec["type"] == "number"}
+    for col in table.columns:
+        values = table[col]
+        if col == PATIENT_ID or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) \
+                or pd.api.types.is_datetime64_any_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):  # fmt: skip
+            continue
+        present = values.dropna()
+        if present.empty:
+            continue
+        numeric = present.map(_as_number).to_numpy(dtype=bool)
+        if col in number_fields or numeric.mean() >= 0.5:
+            text = present[~numeric]
+            detail = (f"text such as {_examples(pd.unique(text))} in {len(text)} row(s)" if len(text)
+                      else "numbers stored as text")  # fmt: skip
+            raise ValidationError(f"{name}.{col}: expected numbers, found {detail}; convert the column to numbers "
+                                  "(units with causalrx.prep.units) and leave values that were not recorded empty (NaN)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -172,11 +215,16 @@ class Cohort:
         object.__setattr__(self, "reference", reference)
 
         _check_table("clinical", self.clinical, None, (PATIENT_ID,))
+        if len(self.clinical) == 0:
+            raise ValidationError("clinical: no patients; a cohort needs at least one patient")
         known = pd.Index(self.clinical[PATIENT_ID])
         for name in ("genomics", "proteomics"):
             table = getattr(self, name)
             if table is not None:
                 _check_table(name, table, known, (PATIENT_ID,))
+        for name in ("clinical", "genomics", "proteomics"):
+            if getattr(self, name) is not None:
+                _check_number_columns(name, getattr(self, name))
         if self.ecg is not None:
             unknown = ~pd.Index(self.ecg.patient_id).isin(known)
             if unknown.any():
@@ -185,8 +233,13 @@ class Cohort:
                 )
         if self.timeseries is not None:
             _check_table("timeseries", self.timeseries, known, (PATIENT_ID, VISIT))
+            _check_visits("timeseries", self.timeseries)
         self._check_treatments(known)
         _check_table("outcomes", self.outcomes, known, (PATIENT_ID, VISIT))
+        _check_visits("outcomes", self.outcomes)
+        for name in ("treatments", "outcomes"):
+            if len(getattr(self, name)) == 0:
+                raise ValidationError(f"{name}: no rows; a cohort needs logged drugs and their outcomes")
         value_cols = [c for c in self.outcomes.columns if c not in (PATIENT_ID, VISIT)]
         if not value_cols:
             raise ValidationError("outcomes: expected at least one outcome column besides patient_id and visit")
@@ -194,9 +247,18 @@ class Cohort:
         if nan.any():
             detail = ", ".join(f"'{c}' ({int(v)} rows)" for c, v in nan.items() if v)
             raise ValidationError(f"outcomes: missing values in {detail}; exclude or impute these rows explicitly")
+        for col in value_cols:
+            values = self.outcomes[col]
+            if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+                raise ValidationError(f"outcomes.{col}: expected numbers, got {values.dtype} values such as {_examples(values.unique())}")
+            infinite = ~np.isfinite(values.to_numpy(dtype=float))
+            if infinite.any():
+                raise ValidationError(f"outcomes.{col}: {int(infinite.sum())} row(s) are infinite "
+                                      f"(patients {_examples(self.outcomes.loc[infinite, PATIENT_ID].unique())}); outcomes must be finite")  # fmt: skip
 
     def _check_treatments(self, known: pd.Index) -> None:
         _check_table("treatments", self.treatments, known, (PATIENT_ID, VISIT, DRUG))
+        _check_visits("treatments", self.treatments)
         drugs = self.treatments[DRUG]
         if drugs.isna().any():
             raise ValidationError(f"treatments.drug: {int(drugs.isna().sum())} row(s) have a missing drug (NaN action)")
@@ -294,11 +356,16 @@ class Cohort:
         return load_cohort(path)
 
 
+MAX_LEVELS = 50
+
+
 def numeric_features(frame: pd.DataFrame, levels: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Numbers as float, booleans 0/1, dates as decimal years, text one-hot (NaN kept).
 
     Text levels are learned from ``frame`` unless ``levels`` (column -> levels) is given,
-    so new patients get exactly the columns learned on training patients.
+    so new patients get exactly the columns learned on training patients. A text column
+    with more than ``MAX_LEVELS`` (50) distinct values (free text, identifiers) is refused
+    by name rather than exploded into that many features.
     """
     learn = levels is None
     levels = {} if learn else levels
@@ -312,6 +379,10 @@ def numeric_features(frame: pd.DataFrame, levels: dict[str, list[str]] | None = 
         else:
             if learn:
                 levels[col] = sorted(s.dropna().astype(str).unique())
+                if len(levels[col]) > MAX_LEVELS:
+                    raise ValidationError(f"{col}: {len(levels[col])} distinct text values (e.g. {_examples(levels[col])}) would "
+                                          f"become {len(levels[col])} one-hot features (at most {MAX_LEVELS}); drop the column, "
+                                          "map it to a few categories, or convert it to numbers")  # fmt: skip
             for level in levels.get(col, []):
                 out[f"{col}={level}"] = (s.astype(str) == level).astype(float).where(s.notna())
     return pd.DataFrame(out, index=frame.index), levels

@@ -121,6 +121,13 @@ def _results(estimators, p: Prepared, inference) -> list[PolicyValue]:
     means = stacked.mean(axis=0)
     out = []
     for est, combine, (_, _, params), (lower, upper, se) in zip(estimators, combines, built, intervals):
+        value = float(combine(means))
+        if not np.isfinite([value, lower, upper, se]).all():
+            i = int(np.argmax(p.weight))
+            raise ValidationError(f"{est.name}: the estimate {value:.3g} or its interval ({lower:.3g}, {upper:.3g}) is not finite; "
+                                  f"the largest importance weight is {p.weight[i]:.3g} (round {i}, logging probability "
+                                  f"{p.pscore[i]:.3g}). Check that propensity, clip the weights (e.g. IPS(clip=...)) or use a "
+                                  "self-normalised estimator (SNIPS, SNDR)")  # fmt: skip
         out.append(
             PolicyValue(
                 estimator=est.name, value=float(combine(means)), lower=lower, upper=upper, std_error=se,

@@ -54,6 +54,12 @@ def influence_values(columns: np.ndarray, combine: Combine) -> np.ndarray:
     return (columns - means) @ grad
 
 
+def check_rounds(n: int, what: str) -> None:
+    """An interval needs at least two rounds: one round has no spread to measure."""
+    if n < 2:
+        raise ValidationError(f"n_rounds: {what} needs at least 2 logged rounds to measure uncertainty, got {n}")
+
+
 def _check_alpha(alpha: float) -> None:
     if not 0 < alpha < 1:
         raise ValidationError(f"alpha: expected a level in (0, 1), e.g. 0.05 for 95% intervals, got {alpha!r}")
@@ -72,6 +78,7 @@ class NormalInterval:
         _check_alpha(self.alpha)
         z = ndtri(1 - self.alpha / 2)
         n = len(columns)
+        check_rounds(n, "a normal interval")
         out = []
         for combine in combines:
             theta = float(combine(columns.mean(axis=0)))
@@ -152,6 +159,7 @@ class Bootstrap:
     def interval(self, columns: np.ndarray, combines: list[Combine]) -> list[tuple[float, float, float]]:
         """(lower, upper, bootstrap standard error) for each combine function, sharing the resamples."""
         _check_alpha(self.alpha)
+        check_rounds(len(columns), "a bootstrap interval")
         means = self.replicate_means(np.asarray(columns, dtype=float))
         full = columns.mean(axis=0)
         out = []

@@ -65,7 +65,9 @@ class WeightDiagnostics:
 
 def weight_diagnostics(w, pscore, *, low_pscore=0.01, min_ess_ratio=0.1, mask_violation_rate=None, target_mass_low_support=None):
     n = len(w)
-    ess = float(w.sum() ** 2 / max(np.sum(w**2), 1e-300))
+    top = float(w.max()) if n else 0.0
+    scaled = w / top if top > 0 else w  # scaled first: huge weights must not overflow w**2
+    ess = float(scaled.sum() ** 2 / max(np.sum(scaled**2), 1e-300))
     share_low = float(np.mean(pscore < low_pscore))
     found = []
     if ess / n < min_ess_ratio:
@@ -80,6 +82,13 @@ def weight_diagnostics(w, pscore, *, low_pscore=0.01, min_ess_ratio=0.1, mask_vi
         found.append(OverlapWarning(
             f"the target policy puts {target_mass_low_support:.1%} of its mass on drugs the logger chose with "
             f"probability below {low_pscore}", "target_mass_low_support", target_mass_low_support, 0.05))  # fmt: skip
+    total = float(w.sum())
+    if n > 1 and total > 0 and float(w.max()) / total > 0.5:
+        i = int(w.argmax())
+        found.append(OverlapWarning(
+            f"one round (index {i}, logging probability {pscore[i]:.3g}) carries {w[i] / total:.1%} of the total importance "
+            f"weight (weight {w[i]:.3g}): the estimate rests on it; check that propensity, clip the weights or use a "
+            "self-normalised estimator", "max_weight_share", w[i] / total, 0.5))  # fmt: skip
     q = np.percentile(w, [50, 90, 99, 99.9])
     return WeightDiagnostics(
         n_rounds=n, ess=ess, max_weight=float(w.max()), mean_weight=float(w.mean()),

@@ -110,3 +110,12 @@ def test_wfdb_round_trip_and_errors(small_sim, tmp_path):
         read_wfdb(paths[:1], leads=("V1",))
     with pytest.raises(ValidationError, match="shorter than duration_s"):
         read_wfdb(paths[:1], duration_s=ecg.duration_s + 1)
+
+
+def test_iso_dates_in_text_files_are_read_as_dates(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("patient_id,enrol_date,visit_time,code\n1,2016-01-16,2016-01-16 08:30,2016-01\n2,,2017-02-01T10:00,x\n")
+    table = read_table(path)
+    assert str(table["enrol_date"].dtype).startswith("datetime64") and table["enrol_date"].isna().tolist() == [False, True]
+    assert str(table["visit_time"].dtype).startswith("datetime64") and table["visit_time"][0].hour == 8
+    assert not str(table["code"].dtype).startswith("datetime64")  # not every value is a date: left as text

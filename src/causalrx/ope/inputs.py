@@ -83,7 +83,7 @@ def weight_diagnostics(w, pscore, *, low_pscore=0.01, min_ess_ratio=0.1, mask_vi
             f"the target policy puts {target_mass_low_support:.1%} of its mass on drugs the logger chose with "
             f"probability below {low_pscore}", "target_mass_low_support", target_mass_low_support, 0.05))  # fmt: skip
     total = float(w.sum())
-    if n > 1 and total > 0 and float(w.max()) / total > 0.5:
+    if n >= 20 and total > 0 and float(w.max()) / total > 0.5:
         i = int(w.argmax())
         found.append(OverlapWarning(
             f"one round (index {i}, logging probability {pscore[i]:.3g}) carries {w[i] / total:.1%} of the total importance "

@@ -17,6 +17,21 @@ LONG_COLUMNS = (PATIENT_ID, VISIT, "variable", "value")
 READERS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 
 
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+
+
+def _iso_dates(table: pd.DataFrame) -> pd.DataFrame:
+    """Text columns whose every value is an ISO date (``2016-01-16``, optionally with a time) become dates."""
+    for col in table.columns:
+        values = table[col]
+        if col == PATIENT_ID or not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+            continue
+        present = values.dropna().astype(str)
+        if len(present) and present.str.fullmatch(_ISO_DATE).all():
+            table[col] = pd.to_datetime(values, format="ISO8601")
+    return table
+
+
 def read_table(
     path: str | Path,
     mapping: Mapping[str, str] | None = None,
@@ -36,7 +51,8 @@ def read_table(
     required : tuple of str
         Schema columns that must exist after renaming.
     dtype : mapping, optional
-        Column types for text files (``patient_id`` is always read as text).
+        Column types for text files (``patient_id`` is always read as text). A text column
+        whose every value is an ISO date (``2016-01-16``, ``2016-01-16 08:30``) is read as dates.
 
     Raises
     ------
@@ -53,7 +69,7 @@ def read_table(
         table = pd.read_parquet(path)
     elif suffix in READERS:
         types = {PATIENT_ID: str, **{k: str for k, v in (mapping or {}).items() if v == PATIENT_ID}, **(dtype or {})}
-        table = pd.read_csv(path, sep=READERS[suffix], dtype=types)
+        table = _iso_dates(pd.read_csv(path, sep=READERS[suffix], dtype=types))
     else:
         raise ValidationError(f"{path}: unknown table format {suffix!r}; expected .csv, .tsv, .txt or .parquet")
     return apply_mapping(table, mapping, required=required, source=str(path))

@@ -153,6 +153,12 @@ def recommend(
         raise ValidationError(f"require_benefit: expected True or False, got {require_benefit!r}")
     if isinstance(n_drivers, bool) or not isinstance(n_drivers, (int, np.integer)) or n_drivers < 0:
         raise ValidationError(f"n_drivers: expected a non-negative integer, got {n_drivers!r}")
+    if patient_ids is not None:
+        given = np.asarray(patient_ids)
+        labelled = not np.array_equal(effect.patient_ids, np.arange(n))
+        if labelled and (given.shape != effect.patient_ids.shape or not np.array_equal(given, effect.patient_ids)):
+            raise ValidationError("patient_ids: they differ from the patient ids the effect carries for its rows; omit "
+                                  "patient_ids (the effect's own ids are used) or reorder with effect.reindex(ids)")  # fmt: skip
     if isinstance(mask, Mask) and patient_ids is not None:
         mask = mask.reindex(patient_ids=patient_ids)  # the effect's rows are these patients: align the mask by id
     allowed, reason, dose_note, pending_data, mask_ids = _mask_cells(mask, names, n)

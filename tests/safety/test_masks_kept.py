@@ -100,3 +100,35 @@ def test_a_contraindicating_rule_on_the_reference_arm_is_refused_with_its_file_a
     table = pd.DataFrame({"patient_id": [1, 2], "egfr": [20.0, 50.0]})
     with pytest.raises(ValidationError, match=r"rule 'renal-metformin-egfr30' \(.*clinical\.yaml:\d+\) contraindicates the reference"):
         RULES.evaluate(table, ("metformin", "insulin"), "metformin")
+
+
+def test_recommend_and_the_guideline_align_a_mask_by_patient_id():
+    from causalrx.effects import EffectEstimate
+    from causalrx.policy import GuidelinePolicy
+    from causalrx.recommend import recommend
+
+    X, mask = _patients(300, 5)
+    ids = mask.patient_ids
+    rng = np.random.default_rng(0)
+    ite = rng.normal(size=(len(ids), len(DRUGS)))
+    ite[:, 0] = 0.0
+    ite[:, 2] = 5.0  # abacavir best for everyone: carriers must not get it
+    effect = EffectEstimate(ite, ite - 1, ite + 1, ite.mean(0), ite.mean(0), ite.mean(0), "given", DRUGS, patient_ids=ids)
+    perm = rng.permutation(ids)
+    shuffled = mask.reindex(patient_ids=perm)
+    table = recommend(effect, shuffled).table  # the effect's ids align the shuffled mask
+    chosen = table[table["tier"] == "recommended"].set_index("patient_id")["drug"]
+    assert all(mask.allowed[mask.row(pid), mask.column(drug)] for pid, drug in chosen.items())
+    assert (chosen == "abacavir").sum() == mask.allowed[:, 2].sum()
+    with pytest.raises(ValidationError, match="patient_ids: they differ from the patient ids the effect carries"):
+        recommend(effect, mask, patient_ids=perm)  # the reproduction: 23 of 300 masked drugs recommended before
+
+    fields = pd.DataFrame({"patient_id": ids, "diabetes": True})
+    guideline = GuidelinePolicy([{"id": "all", "when": {"field": "diabetes", "is": True}, "prefer": ["abacavir"]}], action_names=DRUGS)
+    rows = fields.iloc[rng.permutation(len(ids))]
+    picked = guideline.predict(rows, shuffled)
+    assert mask.allowed[[mask.row(p) for p in rows["patient_id"]], picked].all()
+    blocked = np.ones((len(ids), len(DRUGS)), bool)
+    blocked[3, 0] = False
+    with pytest.raises(ValidationError, match="reference arm 'standard_care' is masked for 1 patient"):
+        guideline.predict(fields, blocked)

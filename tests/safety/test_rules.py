@@ -262,3 +262,41 @@ def test_malformed_files_name_file_and_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ValidationError, match=message):
         RuleSet.load(path)
+
+
+CYP = "vocabulary:\n  fields:\n    CYP2C19: {type: category, values: [fast, slow]%s}\nrules: []\n"
+
+
+def test_a_user_vocabulary_cannot_switch_a_default_rule_off(tmp_path):
+    path = tmp_path / "vocab.yaml"
+    path.write_text(CYP % "")
+    with pytest.raises(ValidationError, match=r"vocab.yaml:3: field 'CYP2C19' would lose level\(s\) \['poor'"):
+        RuleSet.load(path)
+    path.write_text(CYP % ", override: true")  # explicit and logged, but the default clopidogrel rules would be dead
+    with pytest.warns(UserWarning, match="redefined with override: true"):
+        with pytest.raises(ValidationError, match=r"pharmacogenomics.yaml:\d+: rule 'cpic-cyp2c19-clopidogrel-pm-acs-pci' no longer fits"):
+            RuleSet.load(path)
+    with pytest.warns(UserWarning, match="redefined with override: true"):
+        alone = RuleSet.load(path, include_defaults=False)
+    assert alone.vocabulary.fields["CYP2C19"]["values"] == ["fast", "slow"] and not alone.rules
+    path.write_text("vocabulary:\n  fields:\n    CYP2C19: {type: category, values: [poor, likely poor, intermediate, likely intermediate, "
+                    "normal, rapid, ultrarapid, novel]}\nrules: []\n")  # fmt: skip
+    assert "novel" in RuleSet.load(path).vocabulary.fields["CYP2C19"]["values"]  # adding a level is fine
+
+
+RULE = "    reason: r\n    guideline: g\n    year: 2020\n    strength: strong\n    source: s\n"
+UNSAFE_FILES = [
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, lt: 30}\n    action: contraindicated\n    action: caution\n" + RULE,
+     r"bad.yaml:6: duplicate key 'action' \(first given on line 5\)"),
+    ("rules:\n  - id: x\n    drugs: [metformin]\n    when: {field: egfr, lt: .nan}\n    action: contraindicated\n" + RULE,
+     r"bad.yaml:4: number field 'egfr' takes lt/le/gt/ge with a finite number, got lt: nan"),
+    ("rulez: []\nrules: []\n", r"bad.yaml:1: unknown top-level key\(s\) \['rulez'\]"),
+]
+
+
+@pytest.mark.parametrize("text, message", UNSAFE_FILES)
+def test_rule_files_that_would_silently_change_a_rule_are_refused(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValidationError, match=message):
+        RuleSet.load(path)

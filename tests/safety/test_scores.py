@@ -46,6 +46,14 @@ def test_masked_helpers_never_leak_whatever_the_scores(data, n, k, temperature, 
     free = np.abs(np.nan_to_num(scores, nan=0.0, posinf=1.0, neginf=0.0)) + 0.0
     safe = restrict(np.minimum(free, 1e300), mask, fallback=reference)
     assert np.isfinite(safe).all() and np.all(safe[~mask] == 0) and np.allclose(safe.sum(axis=1), 1)
+    row = data.draw(st.integers(0, n - 1))
+    broken = scores.copy()
+    broken[row, reference] = np.nan  # NaN on an allowed drug: undecidable, so refused by name, never guessed
+    for helper in (masked_argmax, masked_softmax):
+        with pytest.raises(ValidationError, match="NaN score on an allowed drug"):
+            helper(broken, mask)
+    with pytest.raises(ValidationError, match="finite, non-negative"):
+        restrict(np.where(np.isnan(broken), np.nan, 0.5), mask, fallback=reference)
 
 
 def test_helpers_refuse_rows_without_an_allowed_drug_and_a_masked_fallback():

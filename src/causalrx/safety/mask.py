@@ -21,7 +21,7 @@ import yaml
 from causalrx.data.problem import label_positions
 from causalrx.data.schema import PATIENT_ID, Cohort
 from causalrx.exceptions import ValidationError
-from causalrx.safety.rules import Rule, read_rule_file
+from causalrx.safety.rules import Rule, _compile, read_rule_file
 from causalrx.safety.vocabulary import Vocabulary, default_vocabulary
 
 DEFAULT_FILES = ("pharmacogenomics.yaml", "clinical.yaml")
@@ -278,6 +278,13 @@ class RuleSet:
                 if clash is not None:
                     raise ValidationError(f"{rule.origin}: rule id {rule.id!r} is already defined at {clash.origin}")
                 rules.append(rule)
+        for rule in rules:  # a later file's override may have changed a field an earlier rule reads
+            try:
+                _compile(rule.condition.spec, vocab, rule.origin)
+            except ValidationError as err:
+                raise ValidationError(f"{rule.origin}: rule {rule.id!r} no longer fits the vocabulary after the files that "
+                                      f"followed it ({err}); an override may not leave a rule that can never fire: keep the levels, or load "
+                                      "without the defaults (include_defaults=False) and restate the rule in the new terms") from err  # fmt: skip
         return cls(rules=tuple(rules), vocabulary=vocab)
 
     def to_yaml(self, path: str | Path) -> Path:

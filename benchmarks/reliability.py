@@ -182,9 +182,16 @@ def _parts(**over):
     return parts
 
 
-case("save fails part-way: non-JSON metadata")(_failing_save(lambda: _parts(metadata={"when": pd.Timestamp("2026-01-01")})))
-case("save fails part-way: mixed object column")(
-    _failing_save(lambda: _parts(clinical=COHORT.clinical.assign(note=[1] + ["a"] * (COHORT.n_patients - 1)))))
+def _other(**over):
+    """Another cohort (the first 300 patients, with variants) to save over the stored one."""
+    keep = COHORT.patient_ids[:300]
+    parts = {name: getattr(COHORT, name)[lambda t: t["patient_id"].isin(keep)] for name in ("clinical", "treatments", "outcomes")}
+    return {**parts, "action_names": COHORT.action_names, "variants": COHORT.variants, **over}
+
+
+case("save fails part-way: non-JSON metadata")(_failing_save(lambda: _other(metadata={"when": pd.Timestamp("2026-01-01")})))
+case("save fails part-way: mixed object column (variants)")(
+    _failing_save(lambda: _other(variants=COHORT.variants.assign(note=[1] + ["a"] * (len(COHORT.variants) - 1)))))
 
 
 @case("save into a non-empty folder of the user's files")
@@ -192,9 +199,9 @@ def _foreign():
     folder = TMP / "mine"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
-    (folder / "clinical.parquet").write_text("mine")
+    (folder / "clinical.parquet").write_bytes(b"mine")
     raised = outcome(lambda: COHORT.save(folder))
-    return f"{raised} -> user file intact: {(folder / 'clinical.parquet').read_text() == 'mine'}"
+    return f"{raised} -> user file intact: {(folder / 'clinical.parquet').read_bytes() == b'mine'}"
 
 
 @case("save a smaller cohort over a store: stale files")

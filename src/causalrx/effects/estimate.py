@@ -201,6 +201,49 @@ def resolve_covariates(X, feature_names=None):
     return X, np.arange(len(X)), drugs
 
 
+def as_drug_indices(action, n: int, action_names=None) -> np.ndarray:
+    """Drug indices (n,) from integers, booleans, whole-number floats or drug names, shaped (n,) or (n, 1)."""
+    action = np.asarray(action)
+    if action.ndim == 2 and action.shape[1] == 1:
+        action = action[:, 0]
+    if action.shape != (n,):
+        raise ValidationError(f"action: expected shape ({n},) or ({n}, 1) to match X, got {action.shape}")
+    if action.dtype == bool:
+        return action.astype(np.int64)
+    if action.dtype.kind == "f":
+        whole = np.isfinite(action) & (action == np.round(action))
+        if not whole.all():
+            raise ValidationError(f"action: expected whole-number drug indices, got {int((~whole).sum())} value(s) such as "
+                                  f"{action[~whole][:3].tolist()}")  # fmt: skip
+        return action.astype(np.int64)
+    if action.dtype.kind in "OUS":
+        if action_names is None:
+            raise ValidationError("action: drug names need action_names to say which index each name has")
+        names = [str(a) for a in action_names]
+        unknown = sorted({str(a) for a in action} - set(names))
+        if unknown:
+            raise ValidationError(f"action: drug(s) {unknown[:5]} are not among action_names {names}")
+        return np.array([names.index(str(a)) for a in action], dtype=np.int64)
+    if action.dtype.kind not in "iu":
+        raise ValidationError(f"action: expected drug indices 0..k-1 (integers, booleans or names), got dtype {action.dtype}")
+    return action
+
+
+OUTCOME_TYPES = ("auto", "continuous", "binary")
+
+
+def is_binary(y: np.ndarray, outcome: str = "auto") -> bool:
+    """Whether ``y`` is treated as a binary outcome: declared, or (``"auto"``) every value 0 or 1 and both present."""
+    if outcome not in OUTCOME_TYPES:
+        raise ValidationError(f"outcome: expected one of {list(OUTCOME_TYPES)}, got {outcome!r}")
+    values = np.unique(y)
+    if outcome == "binary":
+        if not np.isin(values, (0.0, 1.0)).all():
+            raise ValidationError(f"y: outcome='binary' needs values 0 and 1, got {values[:5].tolist()}")
+        return True
+    return outcome == "auto" and len(values) == 2 and np.isin(values, (0.0, 1.0)).all()
+
+
 def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=None, reference=None) -> EffectData:
     """The one input gate of :meth:`fit`; every error names the field and the problem.
 
@@ -239,11 +282,7 @@ def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=No
         feature_names = tuple(str(c) for c in X.columns)
         X = X.to_numpy(dtype=float)
     X = check_context("X", X)
-    action = np.asarray(action)
-    if action.shape != (len(X),):
-        raise ValidationError(f"action: expected shape ({len(X)},) to match X, got {action.shape}")
-    if action.dtype.kind not in "iu":
-        raise ValidationError(f"action: expected integer drug indices 0..k-1, got dtype {action.dtype}")
+    action = as_drug_indices(action, len(X), action_names)
     levels = np.unique(action)
     if len(levels) < 2:
         raise ValidationError(f"action: the treatment has one level ({levels.tolist()}); effects need at least two arms")
@@ -257,7 +296,10 @@ def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=No
     reference = names[0] if reference is None else (names[reference] if isinstance(reference, (int, np.integer)) else str(reference))
     if reference not in names:
         raise ValidationError(f"reference: {reference!r} is not one of the drugs {list(names)}")
-    y = check_finite_vector("y", y, len(X), what="outcome value")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    y = check_finite_vector("y", y.astype(float) if y.dtype == bool else y, len(X), what="outcome value")
     order = working_order(names, reference)
     remap = np.empty(k, dtype=int)
     remap[order] = np.arange(k)
@@ -272,7 +314,7 @@ def check_effect_inputs(X, action=None, y=None, action_names=None, propensity=No
                 "(no overlap); trim them (see trim_overlap) or reconsider the covariates"
             )
     return EffectData(X=X, action=remap[action.astype(int)], y=y, n_actions=k, action_names=tuple(names[j] for j in order),
-                      binary_outcome=bool(np.isin(y, (0.0, 1.0)).all()), drugs=names, reference=reference, order=order,
+                      binary_outcome=is_binary(y), drugs=names, reference=reference, order=order,
                       feature_names=feature_names)  # fmt: skip
 
 

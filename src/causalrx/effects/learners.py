@@ -3,6 +3,14 @@
 All handle k drugs (multi-arm, effects versus the named reference arm, wherever it is)
 and take ``random_state``. Fitted learners keep no training rows: ``effect(X)`` needs the
 patients' covariates. Nuisance models are cross-fitted inside the wrapped libraries.
+
+Inputs: ``action`` may be integers, booleans, whole-number floats or drug names (with
+``action_names``), shaped (n,) or (n, 1); ``y`` (n,) or (n, 1). ``outcome`` says what ``y``
+is: ``"auto"`` (default) treats a 0/1 outcome with both values as binary, ``"binary"`` or
+``"continuous"`` declare it. For a binary outcome the default outcome models are boosted
+classifiers' probabilities (:class:`~causalrx.effects.outcome.ProbabilityRegressor`) and
+effects are risk differences, bounded to [-1, 1]. ``n_jobs`` follows
+:mod:`causalrx.parallel` (``None``: every CPU the process may use).
 """
 
 from __future__ import annotations
@@ -14,9 +22,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from causalrx.effects.estimate import EffectData, EffectEstimate, check_effect_inputs, resolve_covariates, scatter_columns
+from causalrx.effects.estimate import EffectData, EffectEstimate, check_effect_inputs, is_binary, resolve_covariates, scatter_columns
+from causalrx.effects.outcome import ProbabilityRegressor
 from causalrx.effects.propensity import PropensityModel, default_classifier
 from causalrx.exceptions import ValidationError
+from causalrx.parallel import resolve_n_jobs
 
 
 def _or(model, default):
@@ -24,7 +34,10 @@ def _or(model, default):
     return default if model is None else clone(model)
 
 
-def _regressor(random_state):
+def _regressor(random_state, binary: bool = False):
+    """The default outcome model: boosting, or for a 0/1 outcome a boosted classifier's probability."""
+    if binary:
+        return ProbabilityRegressor(random_state=random_state)
     return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=random_state)
 
 
@@ -54,7 +67,8 @@ class FittedEffects(BaseEstimator):
 
     def _estimate(self, ite, lower, upper, ate, ate_lower, ate_upper, ids, drugs, method=None) -> EffectEstimate:
         """An estimate from working-order arrays, in the fitted drug order (or a problem's)."""
-        back = lambda a: None if a is None else scatter_columns(np.asarray(a, dtype=float), self.order_)  # noqa: E731
+        bound = (lambda a: np.clip(a, -1.0, 1.0)) if getattr(self, "binary_outcome_", False) else (lambda a: a)  # noqa: E731
+        back = lambda a: None if a is None else scatter_columns(bound(np.asarray(a, dtype=float)), self.order_)  # noqa: E731
         est = EffectEstimate(ite=back(ite), lower=back(lower), upper=back(upper), ate=back(ate), ate_lower=back(ate_lower),
                              ate_upper=back(ate_upper), method=method or self.name, action_names=self.action_names_,
                              alpha=self.alpha, patient_ids=ids, reference=self.reference_)  # fmt: skip
@@ -73,6 +87,7 @@ class _Learner(FittedEffects):
 
     random_state: int | None = None
     alpha: float = 0.05
+    outcome: str = "auto"
 
     name = "learner"
     has_intervals = True
@@ -83,6 +98,7 @@ class _Learner(FittedEffects):
         With arrays, ``reference`` names the reference arm (default: the first drug).
         """
         data = check_effect_inputs(X, action, y, action_names, reference=reference)
+        self.binary_outcome_ = is_binary(data.y, self.outcome)
         self._remember(data)
         self.model_ = self._build(data)
         self._fit(data)
@@ -91,8 +107,26 @@ class _Learner(FittedEffects):
     def _fit(self, data):
         self.model_.fit(data.y, data.action, X=data.X)
 
-    def effect(self, X) -> EffectEstimate:
-        """Effects of every drug vs the reference arm for patients X (array, DataFrame indexed by id, or DecisionProblem)."""
+    def effect(self, X, *, interval: bool = True) -> EffectEstimate:
+        """Effects of every drug vs the reference arm for patients X (array, DataFrame indexed by id, or DecisionProblem).
+
+        ``interval=False`` skips the intervals (NaN), which is much cheaper for the forests;
+        :meth:`point_effect` returns the bare (n, k) array.
+
+        ``ite[:, j]`` is drug j versus the reference arm, so the reference arm's column is 0:
+        average a drug's column (or read ``ate``), not the whole matrix. For a binary outcome
+        (0/1, detected or ``outcome="binary"``) effects are risk differences in [-1, 1].
+        """
+        if not isinstance(interval, (bool, np.bool_)):
+            raise ValidationError(f"interval: expected True or False, got {interval!r}")
+        if not interval:
+            X, ids, drugs = self._covariates(X)
+            ite = self.point_effect(X)[:, self.order_]  # back to working order for _estimate
+            nan = np.full_like(ite, np.nan)
+            nan[:, 0] = 0.0
+            ate_nan = np.full(self.n_actions_, np.nan)
+            ate_nan[0] = 0.0
+            return self._estimate(ite, nan, nan, ite.mean(axis=0), ate_nan, ate_nan, ids, drugs)
         X, ids, drugs = self._covariates(X)
         n, k = len(X), self.n_actions_
         ite, lower, upper = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
@@ -110,6 +144,8 @@ class _Learner(FittedEffects):
             ite[:, 1:] = self.model_.const_marginal_effect(X).reshape(len(X), -1)
         else:
             ite[:, 1:] = np.column_stack([self.model_.effect(X, T0=0, T1=a) for a in range(1, self.n_actions_)])
+        if getattr(self, "binary_outcome_", False):
+            ite = np.clip(ite, -1.0, 1.0)
         return scatter_columns(ite, self.order_)
 
     def _all_arms(self, X):
@@ -151,7 +187,7 @@ class DRLearner(_Learner):
     n_estimators: int = 400
     min_samples_leaf: int = 10
     max_samples: float = 0.45
-    n_jobs: int | None = -1
+    n_jobs: int | None = None
 
     @property
     def name(self):
@@ -160,12 +196,12 @@ class DRLearner(_Learner):
     def _build(self, data):
         from econml.dr import ForestDRLearner, LinearDRLearner
 
-        common = dict(model_regression=_or(self.model_regression, _regressor(self.random_state)),
+        common = dict(model_regression=_or(self.model_regression, _regressor(self.random_state, self.binary_outcome_)),
                       model_propensity=_or(self.model_propensity, default_classifier()), cv=self.n_folds,
                       min_propensity=self.min_propensity, random_state=self.random_state)  # fmt: skip
         if self.final == "forest":
             return ForestDRLearner(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                                   max_samples=self.max_samples, n_jobs=self.n_jobs, **common)  # fmt: skip
+                                   max_samples=self.max_samples, n_jobs=resolve_n_jobs(self.n_jobs), **common)  # fmt: skip
         if self.final == "linear":
             return LinearDRLearner(**common)
         raise ValidationError(f"final: expected 'forest' or 'linear', got {self.final!r}")
@@ -201,10 +237,10 @@ class CausalForest(_Learner):
         from econml.dml import CausalForestDML
 
         return CausalForestDML(
-            model_y=_or(self.model_y, _regressor(self.random_state)),
+            model_y=_or(self.model_y, _regressor(self.random_state, self.binary_outcome_)),
             model_t=_or(self.model_t, HistGradientBoostingClassifier(max_iter=100, random_state=self.random_state)),
             discrete_treatment=True, cv=self.n_folds, n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-            max_samples=self.max_samples, n_jobs=self.n_jobs, random_state=self.random_state,
+            max_samples=self.max_samples, n_jobs=resolve_n_jobs(self.n_jobs), random_state=self.random_state,
         )  # fmt: skip
 
     def _all_arms(self, X):
@@ -238,13 +274,14 @@ class MetaLearner(_Learner):
     def _build(self, data):
         from econml.metalearners import SLearner, TLearner, XLearner
 
-        model = _or(self.model, _regressor(self.random_state))
+        model = _or(self.model, _regressor(self.random_state, self.binary_outcome_))
         if self.kind == "S":
             return SLearner(overall_model=model)
         if self.kind == "T":
             return TLearner(models=model)
-        if self.kind == "X":
-            return XLearner(models=model, propensity_model=default_classifier())
+        if self.kind == "X":  # the second stage regresses imputed effects: a regressor even for a 0/1 outcome
+            return XLearner(models=model, cate_models=_or(self.model, _regressor(self.random_state)) if self.binary_outcome_ else None,
+                            propensity_model=default_classifier())  # fmt: skip
         raise ValidationError(f"kind: expected 'S', 'T' or 'X', got {self.kind!r}")
 
 

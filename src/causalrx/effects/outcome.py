@@ -25,6 +25,40 @@ def default_regressor(random_state=None):
     return HistGradientBoostingRegressor(max_iter=150, random_state=random_state)
 
 
+class ProbabilityRegressor(RegressorMixin, BaseEstimator):
+    """A classifier used as a regressor of a 0/1 outcome: ``predict`` is ``P(y = 1 | x)``.
+
+    Where an estimator needs ``E[y | x]`` of a binary outcome (a T-learner's arms, a
+    DR-learner's outcome model), this keeps every prediction a probability in [0, 1], so
+    their differences are risk differences in [-1, 1].
+    """
+
+    def __init__(self, classifier=None, random_state=None):
+        self.classifier = classifier
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        y = np.asarray(y, dtype=float)
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise ValidationError("y: ProbabilityRegressor models a 0/1 outcome; got other values")
+        base = self.classifier if self.classifier is not None else HistGradientBoostingClassifier(
+            max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=self.random_state)  # fmt: skip
+        if len(np.unique(y)) < 2:  # one class in this fold: predict it
+            self.constant_ = float(y[0]) if len(y) else 0.5
+            return self
+        self.constant_ = None
+        self.classifier_ = clone(base).fit(X, y.astype(int))
+        return self
+
+    def predict(self, X):
+        if self.constant_ is not None:
+            return np.full(len(X), self.constant_)
+        proba = self.classifier_.predict_proba(X)
+        return proba[:, list(self.classifier_.classes_).index(1)]
+
+
 def cross_fit_outcomes(X, action, y, n_actions, regressor=None, *, per_action=False, n_folds=5, random_state=None) -> np.ndarray:
     """Out-of-fold predictions of the outcome under every drug, array (n, n_actions).
 

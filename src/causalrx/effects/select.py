@@ -42,8 +42,9 @@ class CateSelector(FittedEffects):
 
     Parameters
     ----------
-    candidates : dict of name -> unfitted estimator
-        Any estimators of :mod:`causalrx.effects` (copied, never modified).
+    candidates : dict of name -> unfitted estimator, optional
+        Any estimators of :mod:`causalrx.effects` (copied, never modified). Default
+        (``None``): :func:`default_candidates`, a T-, an X- and a linear DR-learner.
     mode : {"stack", "best"}
     n_folds : int
         Folds for the out-of-fold candidate predictions.
@@ -71,7 +72,7 @@ class CateSelector(FittedEffects):
         and its stacking weight per drug (``weight_<drug>``).
     """
 
-    candidates: dict
+    candidates: dict | None = None
     mode: str = "stack"
     n_folds: int = 3
     pseudo_outcomes: object = None
@@ -86,14 +87,15 @@ class CateSelector(FittedEffects):
         Afterwards ``oof_effects(X, ...)`` is *not* kept: the selector keeps the fitted
         candidates and their weights, never the training rows or their predictions.
         """
-        if not self.candidates:
-            raise ValidationError("candidates: expected at least one estimator")
+        candidates = default_candidates(self.random_state) if self.candidates is None else self.candidates
+        if not isinstance(candidates, dict) or not candidates:
+            raise ValidationError("candidates: expected a non-empty dict of name -> estimator, or None for the default set")
         if self.mode not in ("stack", "best"):
             raise ValidationError(f"mode: expected 'stack' or 'best', got {self.mode!r}")
         if self.screen is not None:
             check_number("screen", self.screen, zero_ok=True, hint=" of standard errors, or None")
         d = check_effect_inputs(X, action, y, action_names, reference=reference)
-        n, k, names = len(d.y), d.n_actions, list(self.candidates)
+        n, k, names = len(d.y), d.n_actions, list(candidates)
         scorer = clone(self.pseudo_outcomes) if self.pseudo_outcomes is not None else AIPW(random_state=self.random_state)
         psi, e, q = scorer.pseudo_outcomes(d.X, d.action, d.y, action_names=d.action_names)  # working order already
         oof = np.zeros((len(names), n, k))
@@ -105,7 +107,7 @@ class CateSelector(FittedEffects):
             steps = tqdm(steps, desc="CATE selection", leave=False)
         for i, fold in steps:
             train, test = folds[fold]
-            model = clone(self.candidates[names[i]]).fit(d.X[train], d.action[train], d.y[train], action_names=d.action_names)
+            model = clone(candidates[names[i]]).fit(d.X[train], d.action[train], d.y[train], action_names=d.action_names)
             oof[i, test] = model.effect(d.X[test]).ite  # working order: the reference arm first
         # DR loss per candidate and drug; R-loss with m(x) = sum_a e_a q_a
         err = (psi[None, :, 1:] - oof[:, :, 1:]) ** 2  # (m, n, k-1)
@@ -133,7 +135,7 @@ class CateSelector(FittedEffects):
         self.weights_, self.names_ = weights, names
         self._remember(d)
         self.fitted_ = {
-            name: clone(self.candidates[name]).fit(d.X, d.action, d.y, action_names=d.action_names)
+            name: clone(candidates[name]).fit(d.X, d.action, d.y, action_names=d.action_names)
             for i, name in enumerate(names) if weights[i].any()
         }  # fmt: skip
         return self
@@ -166,6 +168,20 @@ class CateSelector(FittedEffects):
         label = "best of" if self.mode == "best" else "stack of"
         nan = np.full(k, np.nan)
         return self._estimate(ite, lower, upper, ite.mean(axis=0), nan, nan, ids, drugs, f"{label} {', '.join(self.fitted_)}")
+
+
+def default_candidates(random_state=None) -> dict:
+    """The default candidates of :class:`CateSelector`: different biases, each cheap to fit.
+
+    A T-learner (separate outcome models per drug), an X-learner (imputed effects, weighted
+    by the propensity) and a linear DR-learner (doubly robust pseudo-outcomes, a linear
+    effect), all with the default boosted nuisance models.
+    """
+    from causalrx.effects.learners import DRLearner, MetaLearner
+
+    return {"T-learner": MetaLearner(kind="T", random_state=random_state),
+            "X-learner": MetaLearner(kind="X", random_state=random_state),
+            "DR-learner (linear)": DRLearner(final="linear", random_state=random_state)}  # fmt: skip
 
 
 def _paired_se(per_patient: np.ndarray, best: int) -> np.ndarray:

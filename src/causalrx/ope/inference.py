@@ -25,7 +25,6 @@ streams. Google technical report, 2012.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -35,6 +34,7 @@ from scipy.special import ndtr, ndtri
 from scipy.stats import poisson
 
 from causalrx.exceptions import ValidationError
+from causalrx.parallel import resolve_n_jobs
 
 Combine = Callable[[np.ndarray], np.ndarray]  # means (..., m) -> theta (...)
 
@@ -107,7 +107,7 @@ class Bootstrap:
     block : int
         Resamples per vectorised block (bounds memory: about ``block * n`` bytes).
     n_jobs : int, optional
-        Threads for the blocks; default: the machine's cores.
+        Threads for the blocks; default: every CPU the process may use (:mod:`causalrx.parallel`).
     """
 
     n_bootstrap: int = 1000
@@ -145,7 +145,7 @@ class Bootstrap:
                 counts = _POISSON_TABLE[raw].reshape(size, n).astype(np.float32)
             out[starts[i] : starts[i] + size] = counts @ (design if exact else design.astype(np.float32))
 
-        workers = self.n_jobs or min(os.cpu_count() or 1, 4)
+        workers = resolve_n_jobs(self.n_jobs)
         if workers > 1 and len(starts) > 1:
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(run, range(len(starts))))

@@ -1,0 +1,109 @@
+"""Defaults a user can trust: inputs in the shapes people have, binary outcomes as risk
+differences, point effects without paying for intervals, a selector that works with no
+arguments, and one n_jobs convention."""
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from causalrx.effects import CateSelector, CausalForest, DRLearner, MetaLearner
+from causalrx.effects.outcome import ProbabilityRegressor
+from causalrx.exceptions import ValidationError
+from causalrx.parallel import available_cpus, resolve_n_jobs
+
+
+def _continuous(n=1500, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    t = rng.random(n) < expit(0.5 * X[:, 0])
+    tau = 1.0 + X[:, 1]
+    y = X[:, 0] + t * tau + rng.normal(0, 0.5, n)
+    return X, t, y, tau
+
+
+def _binary(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    t = (rng.random(n) < expit(0.7 * X[:, 0])).astype(int)
+    p0, p1 = expit(X[:, 1] - 0.5), expit(X[:, 1] + 0.8 + X[:, 2])
+    y = (rng.random(n) < np.where(t == 1, p1, p0)).astype(float)
+    return X, t, y, p1 - p0
+
+
+@pytest.mark.parametrize("shape", ["bool", "float", "column", "names"])
+def test_treatment_and_outcome_in_the_shapes_people_have(shape):
+    X, t, y, tau = _continuous()
+    action = {"bool": t, "float": t.astype(float), "column": t.astype(int)[:, None],
+              "names": np.where(t, "drug", "control")}[shape]  # fmt: skip
+    names = ("control", "drug") if shape == "names" else None
+    est = MetaLearner(kind="T", random_state=0).fit(X, action, y[:, None] if shape == "column" else y, action_names=names)
+    ite = est.effect(X).ite[:, 1]
+    assert abs(ite.mean() - tau.mean()) < 0.15 and np.corrcoef(ite, tau)[0, 1] > 0.8
+    reference = MetaLearner(kind="T", random_state=0).fit(X, t.astype(int), y)
+    np.testing.assert_allclose(ite, reference.effect(X).ite[:, 1])  # the same fit, whatever the input shape
+
+
+def test_bad_treatments_are_named():
+    X, t, y, _ = _continuous(200)
+    with pytest.raises(ValidationError, match=r"action: expected whole-number drug indices, got 1 value"):
+        MetaLearner().fit(X, np.r_[0.5, t[1:].astype(float)], y)
+    with pytest.raises(ValidationError, match=r"action: drug\(s\) \['other'\] are not among action_names"):
+        MetaLearner().fit(X, np.r_[["other"], np.where(t[1:], "drug", "control")], y, action_names=("control", "drug"))
+    with pytest.raises(ValidationError, match=r"action: expected shape \(200,\) or \(200, 1\)"):
+        MetaLearner().fit(X, np.c_[t, t], y)
+
+
+@pytest.mark.parametrize("make", [lambda: MetaLearner(kind="T", random_state=0), lambda: MetaLearner(kind="X", random_state=0),
+                                  lambda: DRLearner(final="linear", random_state=0),
+                                  lambda: CausalForest(n_estimators=100, random_state=0)])  # fmt: skip
+def test_binary_outcomes_give_bounded_risk_differences_close_to_the_truth(make):
+    X, t, y, rd = _binary()
+    est = make().fit(X, t, y)
+    assert est.binary_outcome_
+    effect = est.effect(X)
+    ite = effect.ite[:, 1]
+    assert np.all(np.abs(ite) <= 1) and np.all(np.abs(effect.lower[:, 1][np.isfinite(effect.lower[:, 1])]) <= 1)
+    assert abs(ite.mean() - rd.mean()) < 0.04  # calibrated on average: the ATE as a risk difference
+    assert np.corrcoef(ite, rd)[0, 1] > 0.5
+    continuous = make().set_params(outcome="continuous").fit(X, t, y)
+    assert not continuous.binary_outcome_
+
+
+def test_probability_regressor_predicts_probabilities():
+    X, t, y, _ = _binary(1000)
+    p = ProbabilityRegressor(random_state=0).fit(X, y).predict(X)
+    assert p.min() >= 0 and p.max() <= 1 and abs(p.mean() - y.mean()) < 0.02
+    assert np.all(ProbabilityRegressor().fit(X[:5], np.ones(5)).predict(X) == 1.0)
+    with pytest.raises(ValidationError, match="0/1 outcome"):
+        ProbabilityRegressor().fit(X, y + 0.5)
+    with pytest.raises(ValidationError, match="outcome='binary' needs values 0 and 1"):
+        MetaLearner(outcome="binary").fit(X, t, y + 0.5)
+
+
+def test_point_effects_without_intervals_match_the_full_effect():
+    X, t, y, _ = _continuous(600)
+    forest = CausalForest(n_estimators=100, random_state=0).fit(X, t, y)
+    full, cheap = forest.effect(X), forest.effect(X, interval=False)
+    np.testing.assert_allclose(cheap.ite, full.ite)
+    np.testing.assert_allclose(cheap.ite, forest.point_effect(X))
+    assert np.isnan(cheap.lower[:, 1]).all() and (cheap.lower[:, 0] == 0).all()
+    with pytest.raises(ValidationError, match="interval: expected True or False"):
+        forest.effect(X, interval="no")
+
+
+def test_the_selector_works_with_no_arguments():
+    X, t, y, tau = _continuous(800)
+    selector = CateSelector(random_state=0).fit(X, t, y)
+    assert set(selector.scores_["candidate"]) == {"T-learner", "X-learner", "DR-learner (linear)"}
+    ite = selector.effect(X).ite[:, 1]
+    assert np.corrcoef(ite, tau)[0, 1] > 0.8 and abs(ite.mean() - tau.mean()) < 0.15
+
+
+def test_one_n_jobs_convention():
+    cpus = available_cpus()
+    assert resolve_n_jobs(None) == cpus == resolve_n_jobs(-1) and resolve_n_jobs(3) == 3
+    assert resolve_n_jobs(-2) == max(1, cpus - 1)
+    for bad in (0, 1.5, True, "all"):
+        with pytest.raises(ValidationError, match="n_jobs: expected None"):
+            resolve_n_jobs(bad)
+    assert DRLearner().n_jobs is None and CausalForest().n_jobs is None

@@ -25,13 +25,21 @@ def _candidates():
 
 def test_best_mode_picks_the_candidate_with_lowest_true_pehe(problem):
     X, a, y, tau, _ = problem
-    truth = {name: _pehe(c.fit(X, a, y).effect(X).ite, tau) for name, c in _candidates().items()}
+    fitted = {name: c.fit(X, a, y).effect(X).ite for name, c in _candidates().items()}
+    truth = {name: _pehe(ite, tau) for name, ite in fitted.items()}
     sel = CateSelector(candidates=_candidates(), mode="best", random_state=0).fit(X, a, y)
     assert sel.scores_.candidate.iloc[0] == min(truth, key=truth.get)
     # DR-loss ranking agrees with the true ranking
     assert list(sel.scores_.candidate) == sorted(truth, key=truth.get)
-    assert _pehe(sel.effect(X).ite, tau) == pytest.approx(min(truth.values()), rel=1e-9)
-    assert np.isfinite(sel.effect(X).lower[:, 1:]).all()  # the chosen candidate's intervals
+    chosen = sel.effect(X).ite
+    for j, drug in enumerate(sel.action_names_[1:], start=1):  # per drug, the candidate with all the weight
+        best = sel.scores_.set_index("candidate")[f"weight_{drug}"].idxmax()
+        np.testing.assert_allclose(chosen[:, j], fitted[best][:, j], rtol=1e-9)
+    assert _pehe(chosen, tau) <= 1.05 * min(truth.values())
+    lower = sel.effect(X).lower
+    for j, drug in enumerate(sel.action_names_[1:], start=1):  # intervals where the chosen candidate gives them
+        best = sel.scores_.set_index("candidate")[f"weight_{drug}"].idxmax()
+        assert np.isfinite(lower[:, j]).all() == (best == "DR-linear")
 
 
 def test_stack_is_no_worse_than_the_best_candidate(problem):
@@ -64,7 +72,7 @@ def test_screened_stack_drops_clearly_worse_candidates(problem):
 
 
 def test_selector_errors():
-    with pytest.raises(ValidationError, match="candidates: expected at least one"):
+    with pytest.raises(ValidationError, match="candidates: expected a non-empty dict"):
         CateSelector(candidates={}).fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))
     with pytest.raises(ValidationError, match="mode: expected 'stack' or 'best'"):
         CateSelector(candidates=_candidates(), mode="vote").fit(np.zeros((10, 2)), np.r_[np.zeros(5, int), np.ones(5, int)], np.zeros(10))

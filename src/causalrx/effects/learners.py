@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from causalrx.effects.estimate import EffectData, EffectEstimate, check_effect_inputs, is_binary, resolve_covariates, scatter_columns
-from causalrx.effects.outcome import ProbabilityRegressor
+from causalrx.effects.outcome import ProbabilityRegressor, default_outcome_model
 from causalrx.effects.propensity import PropensityModel, default_classifier
 from causalrx.exceptions import ValidationError
 from causalrx.parallel import resolve_n_jobs
@@ -35,10 +35,11 @@ def _or(model, default):
 
 
 def _regressor(random_state, binary: bool = False):
-    """The default outcome model: boosting, or for a 0/1 outcome a boosted classifier's probability."""
+    """The default outcome model (:func:`~causalrx.effects.outcome.default_outcome_model`: boosting,
+    ridge or ridge on asinh(y), by cross-validation), or for a 0/1 outcome a boosted classifier's probability."""
     if binary:
         return ProbabilityRegressor(random_state=random_state)
-    return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=random_state)
+    return default_outcome_model(random_state)
 
 
 class FittedEffects(BaseEstimator):

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.metaestimators import available_if
 
@@ -23,6 +23,30 @@ from causalrx.exceptions import ValidationError, check_number
 
 def default_regressor(random_state=None):
     return HistGradientBoostingRegressor(max_iter=150, random_state=random_state)
+
+
+def default_outcome_model(random_state=None, n_folds: int = 3):
+    """The effect learners' default outcome model: per fit, the best of three families by
+    cross-validated squared error (:class:`CrossValidatedRegressor`).
+
+    - ``boosting``: gradient-boosted trees (interactions and thresholds; flat beyond the data);
+    - ``linear``: ridge regression on standardised covariates (extrapolates a trend);
+    - ``linear (asinh)``: the same on ``asinh(y / scale)`` with smearing
+      (:class:`AsinhSmearingRegressor`, ``scale="auto"``): skewed outcomes and surfaces that
+      grow multiplicatively (exponentially) with the covariates.
+
+    Each arm of a T-learner, and each cross-fitting fold of a DR-learner's outcome model,
+    chooses for itself. The choice uses only the training outcomes, never effects.
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+
+    def ridge():
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+
+    boosting = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, min_samples_leaf=20, random_state=random_state)
+    return CrossValidatedRegressor({"boosting": boosting, "linear": ridge(), "linear (asinh)": AsinhSmearingRegressor(ridge(), scale="auto")},
+                                   n_folds=n_folds, random_state=random_state)  # fmt: skip
 
 
 class ProbabilityRegressor(RegressorMixin, BaseEstimator):
@@ -83,6 +107,17 @@ def cross_fit_outcomes(X, action, y, n_actions, regressor=None, *, per_action=Fa
         return np.column_stack([model.predict(np.hstack([rows, np.tile(np.eye(k)[j], (len(rows), 1))])) for j in range(k)])
 
     return cross_fit_predict(regressor, design, y, predict, n_folds=n_folds, random_state=random_state, stratify=action)
+
+
+def fit_weighted(model, X, y, sample_weight=None):
+    """``model.fit(X, y)`` with ``sample_weight`` routed to it (to a pipeline's last step)."""
+    if sample_weight is None:
+        return model.fit(X, y)
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        return model.fit(X, y, **{f"{model.steps[-1][0]}__sample_weight": sample_weight})
+    return model.fit(X, y, sample_weight=sample_weight)
 
 
 class ARDGaussianProcess(RegressorMixin, BaseEstimator):
@@ -161,10 +196,11 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
     regressor : scikit-learn regressor, optional
         Fitted on the transformed outcome (copied); default
         ``ARDGaussianProcess(linear=True)``, which extrapolates a trend on the log scale.
-    scale : float
+    scale : float or "auto"
         Outcome units per unit of the transform's linear part: outcomes much larger than
         ``scale`` are treated on the log scale. Must be positive; a natural choice is the
-        measurement noise's standard deviation.
+        measurement noise's standard deviation. ``"auto"``: a tenth of the training
+        outcomes' standard deviation (``scale_`` after fitting).
     random_state : int, optional
         Passed to the default regressor.
 
@@ -173,6 +209,9 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
     Duan N. Smearing estimate: a nonparametric retransformation method. J Am Stat Assoc
     1983;78(383):605-610. Bellemare MF, Wichman CJ. Elasticities and the inverse hyperbolic
     sine transformation. Oxf Bull Econ Stat 2020;82(1):50-61.
+
+    Predictions are held within the training range of the transformed outcome widened by
+    its own width on each side, so an extrapolated exponential never overflows.
     """
 
     def __init__(self, regressor=None, scale: float = 1.0, random_state=None):
@@ -180,13 +219,20 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
         self.scale = scale
         self.random_state = random_state
 
-    def fit(self, X, y):
-        check_number("scale", self.scale)
+    def fit(self, X, y, sample_weight=None):
         y = np.asarray(y, dtype=float)
-        z = np.arcsinh(y / self.scale)
+        if isinstance(self.scale, str) and self.scale == "auto":
+            spread = float(np.std(y))
+            self.scale_ = 0.1 * spread if spread > 0 else 1.0
+        else:
+            check_number("scale", self.scale, hint=' (outcome units), or "auto"')
+            self.scale_ = float(self.scale)
+        z = np.arcsinh(y / self.scale_)
         base = self.regressor if self.regressor is not None else ARDGaussianProcess(linear=True, random_state=self.random_state)
-        self.regressor_ = clone(base).fit(X, z)
+        self.regressor_ = fit_weighted(clone(base), X, z, sample_weight)
         self.residuals_ = z - self.regressor_.predict(X)
+        span = float(z.max() - z.min()) if len(z) else 0.0
+        self.z_range_ = (float(z.min()) - span, float(z.max()) + span)
         return self
 
     def predict(self, X):
@@ -199,9 +245,12 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
         return self._smear(self.regressor_.loo_predict())
 
     def _smear(self, f):
+        # beyond the training range widened by its own width (on the transformed scale) the
+        # prediction is held there: sinh of an unbounded linear extrapolation overflows
+        f = np.clip(f, *self.z_range_)
         # mean over residuals of sinh(f + r) = sinh(f) E[cosh r] + cosh(f) E[sinh r]: O(n), exact
         c, s = np.mean(np.cosh(self.residuals_)), np.mean(np.sinh(self.residuals_))
-        return self.scale * (np.sinh(f) * c + np.cosh(f) * s)
+        return self.scale_ * (np.sinh(f) * c + np.cosh(f) * s)
 
 
 class CrossValidatedRegressor(RegressorMixin, BaseEstimator):
@@ -210,7 +259,7 @@ class CrossValidatedRegressor(RegressorMixin, BaseEstimator):
     Each candidate is fitted on all rows; its out-of-sample error comes from its own
     closed-form leave-one-out predictions where it has them (``loo_predict``, e.g.
     :class:`ARDGaussianProcess` and :class:`AsinhSmearingRegressor` around it: no refits),
-    otherwise from K-fold ``cross_val_predict``. Inside a T-learner (one clone per drug)
+    otherwise from K-fold predictions. Inside a T-learner (one clone per drug)
     this chooses the outcome model separately for every arm, e.g. a raw and a
     log-scale Gaussian process where only some arms have a multiplicative surface.
 
@@ -238,22 +287,30 @@ class CrossValidatedRegressor(RegressorMixin, BaseEstimator):
         self.n_folds = n_folds
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         if not isinstance(self.candidates, dict) or not self.candidates:
             raise ValidationError(f"candidates: expected a non-empty dict of name -> regressor, got {self.candidates!r}")
         if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, numbers.Integral) or self.n_folds < 2:
             raise ValidationError(f"n_folds: expected an integer of at least 2, got {self.n_folds!r}")
         X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         fitted, mse = {}, {}
-        folds = KFold(self.n_folds, shuffle=True, random_state=self.random_state)
+        folds = list(KFold(min(self.n_folds, len(y)), shuffle=True, random_state=self.random_state).split(X))
         for name, candidate in self.candidates.items():
-            fitted[name] = clone(candidate).fit(X, y)
-            if hasattr(fitted[name], "loo_predict"):
+            fitted[name] = fit_weighted(clone(candidate), X, y, w)
+            if hasattr(fitted[name], "loo_predict") and w is None:
                 held_out = fitted[name].loo_predict()
             else:
-                held_out = cross_val_predict(clone(candidate), X, y, cv=folds)
-            mse[name] = float(np.mean((held_out - y) ** 2))
+                held_out = np.empty(len(y))
+                for train, test in folds:
+                    model = fit_weighted(clone(candidate), X[train], y[train], None if w is None else w[train])
+                    held_out[test] = model.predict(X[test])
+            with np.errstate(over="ignore", invalid="ignore"):
+                loss = np.average((held_out - y) ** 2, weights=w)
+            mse[name] = float(loss) if np.isfinite(loss) else np.inf  # a candidate that overflows is never chosen
         self.cv_mse_ = pd.Series(mse, name="cv_mse")
+        if not np.isfinite(self.cv_mse_).any():
+            raise ValidationError(f"candidates: every candidate's cross-validated error is infinite or NaN ({mse})")
         self.selected_ = self.cv_mse_.idxmin()
         self.estimator_ = fitted[self.selected_]
         return self

@@ -171,7 +171,10 @@ class DRLearner(_Learner):
 
     ``final="forest"`` (default) uses a generalised random forest final stage with
     intervals (``ForestDRLearner``); ``final="linear"`` a linear final stage with
-    normal intervals (``LinearDRLearner``). ``n_estimators``, ``min_samples_leaf``,
+    normal intervals (``LinearDRLearner``). Propensities are clipped to
+    ``[min_propensity, 1 - min_propensity]`` (default 0.05: inverse weights of at most 20,
+    which keeps a few poorly overlapping patients from dominating the pseudo-outcomes).
+    ``n_estimators``, ``min_samples_leaf``,
     ``max_samples`` (the share of patients each tree sees) and ``n_jobs`` set the forest, as
     for :class:`CausalForest`: on large cohorts a small ``max_samples`` keeps fits fast.
 
@@ -184,7 +187,7 @@ class DRLearner(_Learner):
     model_regression: object = None
     model_propensity: object = None
     n_folds: int = 5
-    min_propensity: float = 1e-3
+    min_propensity: float = 0.05
     n_estimators: int = 400
     min_samples_leaf: int = 10
     max_samples: float = 0.45

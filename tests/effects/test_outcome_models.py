@@ -156,3 +156,50 @@ def test_cross_validated_regressor_names_bad_arguments():
                          ({"candidates": {"a": LinearRegression()}, "n_folds": 1}, "n_folds")):  # fmt: skip
         with pytest.raises(ValidationError, match=name):
             CrossValidatedRegressor(**kwargs).fit(X, y)
+
+
+def test_default_outcome_model_chooses_the_family_that_fits():
+    from causalrx.effects import default_outcome_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    linear = 2.0 * X[:, 0] - X[:, 1] + rng.normal(0, 0.3, 600)
+    exponential = np.exp(1.2 * X[:, 0] + 0.4 * X[:, 1]) + rng.normal(0, 0.3, 600)
+    steps = np.where(X[:, 0] > 0, 3.0, 0.0) * (X[:, 1] > 0) + rng.normal(0, 0.3, 600)
+    chosen = {name: default_outcome_model(random_state=0).fit(X, y).selected_
+              for name, y in {"linear": linear, "exponential": exponential, "steps": steps}.items()}  # fmt: skip
+    assert chosen == {"linear": "linear", "exponential": "linear (asinh)", "steps": "boosting"}
+    # the exponential surface extrapolates on new, more extreme patients instead of going flat
+    model = default_outcome_model(random_state=0).fit(X, exponential)
+    far = np.array([[3.0, 1.0, 0.0, 0.0]])
+    assert model.predict(far)[0] > 0.5 * np.exp(1.2 * 3 + 0.4)
+
+
+def test_cross_validated_regressor_takes_weights_and_skips_candidates_that_overflow():
+    from sklearn.linear_model import LinearRegression
+
+    class Overflowing(LinearRegression):
+        def predict(self, X):
+            return np.full(len(X), np.inf)
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 2))
+    y = X[:, 0] + rng.normal(0, 0.1, 200)
+    w = np.r_[np.full(100, 10.0), np.full(100, 0.1)]
+    model = CrossValidatedRegressor({"bad": Overflowing(), "good": LinearRegression()}, n_folds=3).fit(X, y, sample_weight=w)
+    assert model.selected_ == "good" and np.isinf(model.cv_mse_["bad"])
+    with pytest.raises(ValidationError, match="every candidate's cross-validated error is infinite"):
+        CrossValidatedRegressor({"bad": Overflowing()}, n_folds=3).fit(X, y)
+
+
+def test_asinh_scale_auto_and_predictions_held_near_the_training_range():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 1))
+    y = np.exp(2 * X[:, 0]) + rng.normal(0, 0.1, 300)
+    from sklearn.linear_model import LinearRegression
+
+    model = AsinhSmearingRegressor(LinearRegression(), scale="auto").fit(X, y)
+    assert model.scale_ == pytest.approx(0.1 * y.std())
+    assert np.isfinite(model.predict(np.array([[1e6]]))).all()  # held at the widened range, never inf
+    with pytest.raises(ValidationError, match="scale"):
+        AsinhSmearingRegressor(LinearRegression(), scale=-1.0).fit(X, y)

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import LinearRegression
 
 from causalrx.data.problem import DecisionProblem
-from causalrx.effects import AIPW, DML, IPW, CausalForest, DRLearner, MetaLearner, RLearner
+from causalrx.effects import AIPW, DML, IPW, CausalForest, DRLearner, MetaLearner, NeuralCATE, RLearner
 from causalrx.effects.select import CateSelector
 from causalrx.exceptions import ValidationError
 from causalrx.ope import DR, SNIPS, estimate_all
@@ -102,6 +102,7 @@ LEARNERS = {
     "DR-learner": lambda: DRLearner(n_estimators=16, n_folds=2, random_state=0),
     "causal forest": lambda: CausalForest(n_estimators=16, n_folds=2, random_state=0),
     "T-learner": lambda: MetaLearner(kind="T", random_state=0),
+    "DragonNet": lambda: NeuralCATE(kind="dragonnet", n_ensemble=1, train={"device": "cpu", "epochs": 3}, random_state=0),
     "R-learner": lambda: RLearner(n_folds=2, random_state=0),
     "IPW": lambda: IPW(random_state=0), "AIPW": lambda: AIPW(n_folds=2, random_state=0), "DML": lambda: DML(n_folds=2, random_state=0),
     "selector": lambda: CateSelector(candidates={"T": MetaLearner(kind="T"), "S": MetaLearner(kind="S")}, n_folds=2, random_state=0),

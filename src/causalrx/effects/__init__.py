@@ -8,6 +8,7 @@ from causalrx.effects.ate import AIPW, DML, IPW
 from causalrx.effects.crossfit import cross_fit_predict, make_folds
 from causalrx.effects.estimate import EffectEstimate, EffectEstimator, check_effect_inputs, cohort_inputs, net_benefit
 from causalrx.effects.learners import CausalForest, DRLearner, MetaLearner, RLearner
+from causalrx.effects.neural import NeuralCATE
 from causalrx.effects.outcome import (
     ARDGaussianProcess, AsinhSmearingRegressor, CrossValidatedRegressor, ProbabilityRegressor, cross_fit_outcomes, default_outcome_model,
 )  # fmt: skip
@@ -17,7 +18,7 @@ from causalrx.effects.refute import refute
 from causalrx.effects.select import CateSelector, default_candidates
 
 __all__ = [
-    "AIPW", "ARDGaussianProcess", "AsinhSmearingRegressor", "CateSelector", "CausalForest", "CrossValidatedRegressor", "DML", "DRLearner", "EffectEstimate", "EffectEstimator", "IPW", "MetaLearner", "OverlapReport", "ProbabilityRegressor", "PropensityModel",
+    "AIPW", "ARDGaussianProcess", "AsinhSmearingRegressor", "CateSelector", "CausalForest", "CrossValidatedRegressor", "DML", "DRLearner", "EffectEstimate", "EffectEstimator", "IPW", "MetaLearner", "NeuralCATE", "OverlapReport", "ProbabilityRegressor", "PropensityModel",
     "RLearner", "TrimResult", "check_effect_inputs", "cohort_inputs", "cross_fit_outcomes", "cross_fit_predict", "default_candidates", "default_outcome_model", "make_folds", "net_benefit",
     "overlap_report", "refute", "standardized_mean_differences", "trim_overlap",
 ]  # fmt: skip

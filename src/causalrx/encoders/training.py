@@ -142,22 +142,24 @@ def _to(tree, device):
 
 
 def train_network(net: torch.nn.Module, inputs: dict, target: dict, train_idx: np.ndarray, val_idx: np.ndarray,
-                  config: TrainConfig, seed: int) -> dict:  # fmt: skip
+                  config: TrainConfig, seed: int, loss_fn=None) -> dict:  # fmt: skip
     """Fit ``net`` in place on rows ``train_idx`` with early stopping on ``val_idx``.
 
     ``inputs`` and ``target`` are (nested) dicts of CPU tensors over all rows; batches are
-    moved to the device as they are drawn. Returns the history (losses per epoch, best
-    epoch, samples per second, device).
+    moved to the device as they are drawn. ``loss_fn(net, inputs, target) -> (training loss,
+    validation loss)`` replaces the encoders' risk + auxiliary loss (the effect learners of
+    :mod:`causalrx.effects.neural` train with it). Returns the history (losses per epoch,
+    best epoch, samples per second, device).
     """
     config.check()
     device = resolve_device(config.device)
     deterministic = device.type == "cuda" and config.deterministic
     cudnn = torch.backends.cudnn
     with cudnn.flags(enabled=cudnn.enabled, benchmark=False, deterministic=True) if deterministic else contextlib.nullcontext():
-        return _train(net, inputs, target, train_idx, val_idx, config, seed, device)
+        return _train(net, inputs, target, train_idx, val_idx, config, seed, device, loss_fn)
 
 
-def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: int, device: torch.device) -> dict:
+def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: int, device: torch.device, loss_fn=None) -> dict:
     import time as _time
 
     torch.manual_seed(seed)
@@ -186,8 +188,11 @@ def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: i
                 continue
             xb, tb = _to(_take(inputs, rows), device), _to(_take(target, rows), device)
             with torch.autocast(device.type, dtype=dtype, enabled=amp):
-                _, out, aux = net(xb)
-                loss = risk_loss(config, out.float(), tb, pos_weight) + config.aux_weight * aux_loss(None if aux is None else aux.float(), tb)
+                if loss_fn is not None:
+                    loss = loss_fn(net, xb, tb)[0]
+                else:
+                    _, out, aux = net(xb)
+                    loss = risk_loss(config, out.float(), tb, pos_weight) + config.aux_weight * aux_loss(None if aux is None else aux.float(), tb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -197,7 +202,12 @@ def _train(net, inputs, target, train_idx, val_idx, config: TrainConfig, seed: i
             torch.cuda.synchronize()
         spent += _time.perf_counter() - start
         seen += len(perm)
-        val = evaluate_loss(net, val_inputs, val_target, config, pos_weight)
+        if loss_fn is not None:
+            net.eval()
+            with torch.no_grad():
+                val = float(loss_fn(net, val_inputs, val_target)[1])
+        else:
+            val = evaluate_loss(net, val_inputs, val_target, config, pos_weight)
         history["train_loss"].append(total / max(len(perm), 1))
         history["val_loss"].append(val)
         bar.set_postfix(val_loss=f"{val:.4f}")

@@ -16,7 +16,7 @@ The protocol keeps ground truth out of every choice:
   replications 1-25 (development); the figures on 26-50 (evaluation) are the ones to
   quote. Both are printed, apart.
 
-    .venv/bin/python benchmarks/bench_ihdp.py [--set defaults|frontier] [--replications R ...] [--jobs N] [--csv FILE]
+    .venv/bin/python benchmarks/bench_ihdp.py [--set defaults|neural|frontier] [--replications R ...] [--jobs N] [--csv FILE]
     .venv/bin/python benchmarks/bench_ihdp.py --from-csv FILE ...   # the tables of runs saved with --csv
 
 Per-replication results of measured runs are kept in benchmarks/results/.
@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from causalrx.data.ihdp import N_REPLICATIONS, load_ihdp
 from causalrx.effects import (
     AIPW, DML, IPW, ARDGaussianProcess, AsinhSmearingRegressor, CateSelector, CausalForest, CrossValidatedRegressor, DRLearner,
-    MetaLearner, RLearner,
+    MetaLearner, NeuralCATE, RLearner,
 )  # fmt: skip
 from causalrx.parallel import resolve_n_jobs
 
@@ -64,8 +64,9 @@ def estimators(seed: int, which: str = "defaults") -> dict:
     """Fresh, unfitted estimators of one set; the ATE-only ones are marked by their class.
 
     ``defaults``: every learner as a user gets it, the default ``CateSelector()`` and the
-    selection by held-out DR loss among the default learners. ``frontier``: the Gaussian
-    process configurations (slow: minutes per replication).
+    selection by held-out DR loss among the default learners. ``neural``: TARNet, CFR and
+    DragonNet ensembles on the CPU. ``frontier``: the Gaussian process configurations
+    (slow: minutes per replication).
     """
     if which == "defaults":
         pool = {"T-learner": MetaLearner(kind="T", random_state=seed), "X-learner": MetaLearner(kind="X", random_state=seed),
@@ -80,6 +81,14 @@ def estimators(seed: int, which: str = "defaults") -> dict:
             SELECTED: CateSelector(candidates=pool, mode="best", random_state=seed),
             "IPW": IPW(random_state=seed), "AIPW": AIPW(random_state=seed), "DML (DoubleML)": DML(random_state=seed),
         }  # fmt: skip
+    if which == "neural":  # torch threads: one per replication worker, so pools never nest
+        import torch
+
+        torch.set_num_threads(1)
+        train = {"device": "cpu"}
+        return {"TARNet x3": NeuralCATE(kind="tarnet", train=train, random_state=seed),
+                "CFR-MMD x3": NeuralCATE(kind="cfr", ipm="mmd", train=train, random_state=seed),
+                "DragonNet x3": NeuralCATE(kind="dragonnet", train=train, random_state=seed)}  # fmt: skip
     if which != "frontier":
         raise ValueError(f"unknown estimator set {which!r}")
     gp_t = MetaLearner(kind="T", model=ARDGaussianProcess(random_state=seed), random_state=seed)
@@ -145,7 +154,7 @@ def summarise(raw: pd.DataFrame) -> pd.DataFrame:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", default="defaults", choices=["defaults", "frontier"], help="which estimators (see estimators())")
+    parser.add_argument("--set", default="defaults", choices=["defaults", "neural", "frontier"], help="which estimators (see estimators())")
     parser.add_argument("--jobs", type=int, default=None, help="parallel replications (default: the CPUs this process may use)")
     parser.add_argument("--data", default=None, help="IHDP folder (default: $CAUSALRX_IHDP_DIR or ../shared/data/ihdp)")
     parser.add_argument("--replications", type=int, nargs="+", default=None, metavar="R",

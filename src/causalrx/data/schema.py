@@ -6,6 +6,7 @@ is built; downstream code trusts a ``Cohort``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,12 +80,18 @@ def _as_number(value) -> bool:
     return True
 
 
+@functools.cache
+def _number_fields() -> frozenset[str]:
+    """The safety vocabulary's number fields (read once: the shipped vocabulary file does not change)."""
+    from causalrx.safety.vocabulary import default_vocabulary
+
+    return frozenset(f for f, spec in default_vocabulary().fields.items() if spec["type"] == "number")
+
+
 def _check_number_columns(name: str, table: pd.DataFrame) -> None:
     """A text column whose values are mostly numbers, or a number field of the safety vocabulary
     (age, eGFR, ...) stored as text, is refused: numbers must be stored as numbers."""
-    from causalrx.safety.vocabulary import default_vocabulary
-
-    number_fields = {f for f, spec in default_vocabulary().fields.items() if spec["type"] == "number"}
+    number_fields = _number_fields()
     for col in table.columns:
         values = table[col]
         if col == PATIENT_ID or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) \

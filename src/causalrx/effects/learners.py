@@ -120,15 +120,14 @@ class _Learner(FittedEffects):
         """
         if not isinstance(interval, (bool, np.bool_)):
             raise ValidationError(f"interval: expected True or False, got {interval!r}")
+        X, ids, drugs = self._covariates(X)
         if not interval:
-            X, ids, drugs = self._covariates(X)
-            ite = self.point_effect(X)[:, self.order_]  # back to working order for _estimate
+            ite = self._point(X)
             nan = np.full_like(ite, np.nan)
             nan[:, 0] = 0.0
             ate_nan = np.full(self.n_actions_, np.nan)
             ate_nan[0] = 0.0
             return self._estimate(ite, nan, nan, ite.mean(axis=0), ate_nan, ate_nan, ids, drugs)
-        X, ids, drugs = self._covariates(X)
         n, k = len(X), self.n_actions_
         ite, lower, upper = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
         ate, ate_lo, ate_hi = np.zeros(k), np.zeros(k), np.zeros(k)
@@ -138,6 +137,13 @@ class _Learner(FittedEffects):
     def point_effect(self, X) -> np.ndarray:
         """Point estimates only, (n, k) in the fitted drug order (the reference column zero): much cheaper than :meth:`effect`."""
         X, _, _ = self._covariates(X, "point_effect")
+        ite = self._point(X)
+        if getattr(self, "binary_outcome_", False):
+            ite = np.clip(ite, -1.0, 1.0)
+        return scatter_columns(ite, self.order_)
+
+    def _point(self, X: np.ndarray) -> np.ndarray:
+        """Point estimates (n, k) of resolved covariates in working order (the reference column zero)."""
         ite = np.zeros((len(X), self.n_actions_))
         if isinstance(self, RLearner):  # CausalML: per-arm predictions through _arm
             ite[:, 1:] = np.column_stack([self._arm(X, a)[0] for a in range(1, self.n_actions_)])
@@ -145,9 +151,7 @@ class _Learner(FittedEffects):
             ite[:, 1:] = self.model_.const_marginal_effect(X).reshape(len(X), -1)
         else:
             ite[:, 1:] = np.column_stack([self.model_.effect(X, T0=0, T1=a) for a in range(1, self.n_actions_)])
-        if getattr(self, "binary_outcome_", False):
-            ite = np.clip(ite, -1.0, 1.0)
-        return scatter_columns(ite, self.order_)
+        return ite
 
     def _all_arms(self, X):
         """Effects of working drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,)."""

@@ -107,3 +107,49 @@ def test_one_n_jobs_convention():
         with pytest.raises(ValidationError, match="n_jobs: expected None"):
             resolve_n_jobs(bad)
     assert DRLearner().n_jobs is None and CausalForest().n_jobs is None
+
+
+def _exponential(n, seed):
+    """One arm's outcome grows exponentially with x0 (as IHDP's response surface B): the effect
+    is steep at the edge of the data, where a forest's leaves are flat."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    t = (rng.random(n) < expit(0.4 * X[:, 0])).astype(int)
+    mu0, mu1 = np.exp(1.0 + X[:, 0]), 1.0 + X[:, 1]
+    tau = mu1 - mu0
+    return X, t, np.where(t == 1, mu1, mu0) + rng.normal(0, 1, n), tau
+
+
+@pytest.mark.parametrize("make", [lambda **kw: DRLearner(n_estimators=200, random_state=0, **kw),
+                                  lambda **kw: CausalForest(n_estimators=200, random_state=0, **kw)])  # fmt: skip
+def test_forests_centred_on_a_baseline_follow_an_exponential_effect_on_new_patients(make):
+    X, t, y, _ = _exponential(700, seed=3)
+    X_new, _, _, tau_new = _exponential(2000, seed=4)
+    pehe = {b: np.sqrt(np.mean((make(baseline=b).fit(X, t, y).point_effect(X_new)[:, 1] - tau_new) ** 2)) for b in ("auto", "none")}
+    constant = np.sqrt(np.mean((tau_new - tau_new.mean()) ** 2))  # every patient given the true average effect
+    assert pehe["auto"] < 0.25 * constant and pehe["auto"] < 0.5 * pehe["none"], pehe
+
+
+def test_the_baseline_is_out_of_fold_for_training_patients():
+    from causalrx.effects.learners import PlugInBaseline
+
+    X, t, y, _ = _exponential(300, seed=5)
+    base = PlugInBaseline(n_folds=3, random_state=0)
+    offsets = base.fit_offsets(X, t, y, 2)
+    moved = y.copy()
+    moved[7] += 50.0  # a patient's own outcome cannot move their own offset
+    again = PlugInBaseline(n_folds=3, random_state=0).fit_offsets(X, t, moved, 2)
+    assert again[7] == pytest.approx(offsets[7]) and not np.allclose(again, offsets)
+    assert (offsets[t == 0] == 0).all()  # the reference arm is its own baseline
+    tau0 = base.effects(X[:5])
+    assert tau0.shape == (5, 2) and (tau0[:, 0] == 0).all()
+
+
+def test_baseline_choices_are_named():
+    X, t, y, _ = _continuous(300)
+    with pytest.raises(ValidationError, match="baseline: expected 'auto', 't-learner', 'none' or a regressor"):
+        DRLearner(baseline="T").fit(X, t, y)
+    with pytest.raises(ValidationError, match="baseline: expected .* got int"):
+        CausalForest(baseline=3).fit(X, t, y)
+    Xb, tb, yb, _ = _binary(600)
+    assert DRLearner(final="linear", random_state=0).fit(Xb, tb, yb).baseline_ is None  # risk differences: no centring by default

@@ -15,7 +15,7 @@ effects are risk differences, bounded to [-1, 1]. ``n_jobs`` follows
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,59 @@ def _regressor(random_state, binary: bool = False):
     if binary:
         return ProbabilityRegressor(random_state=random_state)
     return default_outcome_model(random_state)
+
+
+class PlugInBaseline(BaseEstimator):
+    """Cross-fitted T-learner effects ``tau0(x)``, the centre a forest final stage estimates deviations from.
+
+    A forest's leaves average, so its effect surface is flat beyond the data and coarse
+    where the effect changes steeply (an outcome that grows exponentially with a covariate
+    in one arm only). Fitting the forest on ``y - tau0_a(x)`` for patients on drug ``a``
+    leaves it the deviation ``tau_a(x) - tau0_a(x)``, which the doubly robust (or
+    orthogonal) moment still identifies exactly (``E[y - tau0_A(x) | x, A = a] =
+    mu_a(x) - tau0_a(x)``), and the effect is ``tau0(x)`` plus the forest's estimate.
+    ``tau0`` of each training patient comes from models that did not see them (out of
+    fold); new patients get the average of the fold models, so the baseline is a fixed
+    function given the training data and the forest's intervals for the deviation are
+    intervals for the effect.
+
+    Each arm's outcome model is a copy of ``regressor`` (default:
+    :func:`~causalrx.effects.outcome.default_outcome_model`). Keeps fitted models only.
+    """
+
+    def __init__(self, regressor=None, n_folds: int = 5, random_state=None):
+        self.regressor = regressor
+        self.n_folds = n_folds
+        self.random_state = random_state
+
+    def fit_offsets(self, X, action, y, n_actions: int) -> np.ndarray:
+        """Fit the fold models; return each training patient's out-of-fold ``tau0`` for the drug they got (n,)."""
+        from causalrx.effects.crossfit import make_folds
+
+        base = self.regressor if self.regressor is not None else default_outcome_model(self.random_state)
+        self.models_ = []
+        offsets = np.zeros(len(y))
+        for train, test in make_folds(len(y), self.n_folds, self.random_state, stratify=action):
+            models = []
+            for a in range(n_actions):
+                rows = train[action[train] == a]
+                if len(rows) < 2:
+                    raise ValidationError(f"action: drug index {a} has fewer than 2 patients outside a cross-fitting fold; "
+                                          "give more patients per drug or baseline='none'")  # fmt: skip
+                models.append(clone(base).fit(X[rows], y[rows]))
+            self.models_.append(models)
+            held = action[test]
+            mu = np.column_stack([m.predict(X[test]) for m in models])
+            offsets[test] = mu[np.arange(len(test)), held] - mu[:, 0]
+        return offsets
+
+    def effects(self, X) -> np.ndarray:
+        """``tau0(x)`` (n, k) in working order (the reference column 0): the fold models' average."""
+        tau = np.zeros((len(X), len(self.models_[0])))
+        for models in self.models_:
+            mu = np.column_stack([m.predict(X) for m in models])
+            tau += mu - mu[:, [0]]
+        return tau / len(self.models_)
 
 
 class FittedEffects(BaseEstimator):
@@ -101,9 +154,29 @@ class _Learner(FittedEffects):
         data = check_effect_inputs(X, action, y, action_names, reference=reference)
         self.binary_outcome_ = is_binary(data.y, self.outcome)
         self._remember(data)
+        self.baseline_ = self._baseline()
+        if self.baseline_ is not None:
+            offsets = self.baseline_.fit_offsets(data.X, data.action, data.y, data.n_actions)
+            data = replace(data, y=data.y - offsets)
         self.model_ = self._build(data)
         self._fit(data)
         return self
+
+    def _baseline(self):
+        """The :class:`PlugInBaseline` to centre on, or None (learners without a ``baseline`` parameter)."""
+        choice = getattr(self, "baseline", "none")
+        if isinstance(choice, str):
+            if choice not in ("auto", "t-learner", "none"):
+                raise ValidationError(f"baseline: expected 'auto', 't-learner', 'none' or a regressor, got {choice!r}")
+            if choice == "none" or (choice == "auto" and self.binary_outcome_):
+                return None
+            return PlugInBaseline(_regressor(self.random_state, self.binary_outcome_), n_folds=self.n_folds, random_state=self.random_state)
+        if not hasattr(choice, "fit") or not hasattr(choice, "predict"):
+            raise ValidationError(f"baseline: expected 'auto', 't-learner', 'none' or a regressor with fit/predict, got {type(choice).__name__}")
+        return PlugInBaseline(choice, n_folds=self.n_folds, random_state=self.random_state)
+
+    def _centre(self, X) -> np.ndarray | None:
+        return None if getattr(self, "baseline_", None) is None else self.baseline_.effects(X)
 
     def _fit(self, data):
         self.model_.fit(data.y, data.action, X=data.X)
@@ -132,6 +205,11 @@ class _Learner(FittedEffects):
         ite, lower, upper = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
         ate, ate_lo, ate_hi = np.zeros(k), np.zeros(k), np.zeros(k)
         ite[:, 1:], lower[:, 1:], upper[:, 1:], (ate[1:], ate_lo[1:], ate_hi[1:]) = self._all_arms(X)
+        centre = self._centre(X)
+        if centre is not None:  # the forest estimated deviations from the baseline: shift every figure by it
+            ite, lower, upper = ite + centre, lower + centre, upper + centre
+            shift = centre.mean(axis=0)
+            ate, ate_lo, ate_hi = ate + shift, ate_lo + shift, ate_hi + shift
         return self._estimate(ite, lower, upper, ate, ate_lo, ate_hi, ids, drugs)
 
     def point_effect(self, X) -> np.ndarray:
@@ -151,7 +229,8 @@ class _Learner(FittedEffects):
             ite[:, 1:] = self.model_.const_marginal_effect(X).reshape(len(X), -1)
         else:
             ite[:, 1:] = np.column_stack([self.model_.effect(X, T0=0, T1=a) for a in range(1, self.n_actions_)])
-        return ite
+        centre = self._centre(X)
+        return ite if centre is None else ite + centre
 
     def _all_arms(self, X):
         """Effects of working drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,)."""
@@ -182,6 +261,12 @@ class DRLearner(_Learner):
     ``max_samples`` (the share of patients each tree sees) and ``n_jobs`` set the forest, as
     for :class:`CausalForest`: on large cohorts a small ``max_samples`` keeps fits fast.
 
+    ``baseline`` centres the final stage (:class:`PlugInBaseline`): ``"auto"`` (default)
+    fits the forest on deviations from a cross-fitted T-learner for a continuous outcome
+    and on the raw pseudo-outcomes for a binary one; ``"t-learner"`` always, ``"none"``
+    never, or give the per-arm regressor. The forest alone is flat beyond the data and
+    badly wrong where one arm's outcome grows exponentially (IHDP, ``benchmarks/bench_ihdp.py``).
+
     References
     ----------
     Kennedy EH. Towards optimal doubly robust estimation of heterogeneous causal effects. 2020.
@@ -196,6 +281,7 @@ class DRLearner(_Learner):
     min_samples_leaf: int = 10
     max_samples: float = 0.45
     n_jobs: int | None = None
+    baseline: object = "auto"
 
     @property
     def name(self):
@@ -226,6 +312,9 @@ class CausalForest(_Learner):
     are more accurate than the default forest on 5,000 patients; each tree still sees
     10,000 patients.
 
+    ``baseline`` centres the forest as for :class:`DRLearner` (default ``"auto"``: on a
+    cross-fitted T-learner for a continuous outcome; ``"none"`` for the plain forest).
+
     References
     ----------
     Athey S, Tibshirani J, Wager S. Generalized random forests. Ann Statist 2019;47(2):1148-1178.
@@ -238,6 +327,7 @@ class CausalForest(_Learner):
     model_t: object = None
     n_folds: int = 5
     n_jobs: int | None = None
+    baseline: object = "auto"
 
     name = "causal forest (DML)"
 

@@ -230,7 +230,8 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
         z = np.arcsinh(y / self.scale_)
         base = self.regressor if self.regressor is not None else ARDGaussianProcess(linear=True, random_state=self.random_state)
         self.regressor_ = fit_weighted(clone(base), X, z, sample_weight)
-        self.residuals_ = z - self.regressor_.predict(X)
+        residuals = z - self.regressor_.predict(X)  # only their two moments are kept: no per-patient values
+        self.smearing_ = (float(np.mean(np.cosh(residuals))), float(np.mean(np.sinh(residuals))))
         span = float(z.max() - z.min()) if len(z) else 0.0
         self.z_range_ = (float(z.min()) - span, float(z.max()) + span)
         return self
@@ -249,7 +250,7 @@ class AsinhSmearingRegressor(RegressorMixin, BaseEstimator):
         # prediction is held there: sinh of an unbounded linear extrapolation overflows
         f = np.clip(f, *self.z_range_)
         # mean over residuals of sinh(f + r) = sinh(f) E[cosh r] + cosh(f) E[sinh r]: O(n), exact
-        c, s = np.mean(np.cosh(self.residuals_)), np.mean(np.sinh(self.residuals_))
+        c, s = self.smearing_
         return self.scale_ * (np.sinh(f) * c + np.cosh(f) * s)
 
 

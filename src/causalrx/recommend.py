@@ -40,7 +40,7 @@ from scipy.stats import norm
 from causalrx.data.feedback import check_context
 from causalrx.data.problem import DecisionProblem
 from causalrx.disclaimer import DISCLAIMER
-from causalrx.effects.estimate import EffectEstimate
+from causalrx.effects.estimate import EffectEstimate, require_differences
 from causalrx.exceptions import ValidationError, check_number
 from causalrx.safety.mask import Mask
 from causalrx.safety.scores import masked_argmax
@@ -132,6 +132,7 @@ def recommend(
     """
     if not isinstance(effect, EffectEstimate):
         raise ValidationError(f"effect: expected an EffectEstimate, got {type(effect).__name__}")
+    require_differences(effect)
     if isinstance(mask, DecisionProblem):
         problem = mask
         if problem.reference != effect.reference:

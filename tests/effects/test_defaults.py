@@ -153,3 +153,53 @@ def test_baseline_choices_are_named():
         CausalForest(baseline=3).fit(X, t, y)
     Xb, tb, yb, _ = _binary(600)
     assert DRLearner(final="linear", random_state=0).fit(Xb, tb, yb).baseline_ is None  # risk differences: no centring by default
+
+
+def _binary_with_risks(n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    t = (rng.random(n) < expit(0.7 * X[:, 0])).astype(int)
+    p0, p1 = expit(X[:, 1] - 1.0), expit(X[:, 1] - 0.2 + 0.6 * X[:, 2])
+    return X, t, (rng.random(n) < np.where(t == 1, p1, p0)).astype(float), p0, p1
+
+
+@pytest.mark.parametrize("make", [lambda: MetaLearner(kind="T", random_state=0), lambda: DRLearner(final="linear", random_state=0)])
+def test_risk_differences_are_calibrated_and_ratios_follow_the_true_risks(make):
+    X, t, y, p0, p1 = _binary_with_risks(8000)  # the sampling error of a risk difference on 4,000 per arm is about 0.01
+    X_new, _, _, q0, q1 = _binary_with_risks(3000, seed=1)
+    est = make().fit(X, t, y)
+    rd = est.point_effect(X_new)[:, 1]
+    bins = np.quantile(rd, [0.2, 0.4, 0.6, 0.8])
+    which = np.digitize(rd, bins)
+    for b in range(5):  # within each fifth of the estimated risk differences, the true ones average the same
+        assert abs(rd[which == b].mean() - (q1 - q0)[which == b].mean()) < 0.04, b
+    assert 0.8 < np.polyfit(rd, q1 - q0, 1)[0] < 1.25  # calibration slope: neither too spread nor too flat
+    rr = est.relative_effect(X_new, "risk ratio")
+    assert rr.scale == "risk ratio" and (rr.ite[:, 0] == 1).all() and (rr.ate[0] == 1)
+    assert rr.ate[1] == pytest.approx(q1.mean() / q0.mean(), rel=0.1)
+    assert np.corrcoef(np.log(rr.ite[:, 1]), np.log(q1 / q0))[0, 1] > 0.7
+    odds = lambda p: p / (1 - p)  # noqa: E731
+    oratio = est.relative_effect(X_new, "odds ratio", interval=False)
+    assert np.corrcoef(np.log(oratio.ite[:, 1]), np.log(odds(q1) / odds(q0)))[0, 1] > 0.6
+    assert oratio.ate[1] == pytest.approx(odds(q1.mean()) / odds(q0.mean()), rel=0.15)
+    if est.has_intervals:
+        assert (rr.lower[:, 1] <= rr.ite[:, 1] + 1e-12).all() and (rr.ite[:, 1] <= rr.upper[:, 1] + 1e-12).all()
+        assert rr.ate_lower[1] < rr.ate[1] < rr.ate_upper[1]
+
+
+def test_ratios_are_refused_where_differences_are_needed():
+    from causalrx.effects import net_benefit
+    from causalrx.recommend import recommend
+
+    X, t, y, _, _ = _binary_with_risks(800)
+    est = MetaLearner(kind="T", random_state=0).fit(X, t, y)
+    rr = est.relative_effect(X[:20])
+    with pytest.raises(ValidationError, match="effect: expected effects on the difference scale, got a risk ratio estimate"):
+        recommend(rr, np.ones((20, 2), dtype=bool))
+    with pytest.raises(ValidationError, match="efficacy: expected effects on the difference scale"):
+        net_benefit(rr, est.effect(X[:20]))
+    with pytest.raises(ValidationError, match="measure: expected 'risk ratio' or 'odds ratio'"):
+        est.relative_effect(X, "hazard ratio")
+    Xc, tc, yc, _ = _continuous(300)
+    with pytest.raises(ValidationError, match="measure: risk ratio needs a binary"):
+        MetaLearner(kind="T", random_state=0).fit(Xc, tc, yc).relative_effect(Xc)

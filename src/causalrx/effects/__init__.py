@@ -10,7 +10,7 @@ from causalrx.effects.estimate import EffectEstimate, EffectEstimator, check_eff
 from causalrx.effects.learners import CausalForest, DRLearner, MetaLearner, RLearner
 from causalrx.effects.neural import NeuralCATE
 from causalrx.effects.outcome import (
-    ARDGaussianProcess, AsinhSmearingRegressor, CrossValidatedRegressor, ProbabilityRegressor, cross_fit_outcomes, default_outcome_model,
+    ARDGaussianProcess, AsinhSmearingRegressor, CrossValidatedRegressor, ProbabilityRegressor, cross_fit_outcomes, default_outcome_model, default_probability_model,
 )  # fmt: skip
 from causalrx.effects.overlap import OverlapReport, TrimResult, overlap_report, standardized_mean_differences, trim_overlap
 from causalrx.effects.propensity import PropensityModel

@@ -13,6 +13,16 @@ from causalrx.data.utility import Utility
 from causalrx.exceptions import PositivityError, ValidationError
 
 
+SCALES = ("difference", "risk ratio", "odds ratio")
+
+
+def require_differences(effect: EffectEstimate, name: str = "effect") -> None:
+    """Refuse an estimate on a ratio scale where effects are added, subtracted or ranked against 0."""
+    if effect.scale != "difference":
+        raise ValidationError(f"{name}: expected effects on the difference scale, got a {effect.scale} estimate "
+                              "(use the learner's effect(), not relative_effect())")  # fmt: skip
+
+
 @dataclass(frozen=True, eq=False)
 class EffectEstimate:
     """Individual effects of every drug versus the reference arm, labelled by patient id and drug name.
@@ -33,6 +43,11 @@ class EffectEstimate:
     reference : str
         The reference arm's name (default: the first of ``action_names``, for estimates
         built by hand; estimators always name it).
+    scale : {"difference", "risk ratio", "odds ratio"}
+        What the numbers are. Differences (default) are what policies, :func:`net_benefit`
+        and :func:`~causalrx.recommend.recommend` rank; ratios (from ``relative_effect`` of a
+        learner fitted on a binary outcome) have 1 in the reference arm's column and are
+        refused there.
     """
 
     ite: np.ndarray
@@ -46,8 +61,11 @@ class EffectEstimate:
     alpha: float = 0.05
     patient_ids: np.ndarray | None = None
     reference: str | None = None
+    scale: str = "difference"
 
     def __post_init__(self) -> None:
+        if self.scale not in SCALES:
+            raise ValidationError(f"scale: expected one of {list(SCALES)}, got {self.scale!r}")
         names = tuple(str(a) for a in self.action_names)
         object.__setattr__(self, "action_names", names)
         n, k = np.shape(self.ite)
@@ -78,7 +96,7 @@ class EffectEstimate:
         return EffectEstimate(ite=cells(self.ite), lower=cells(self.lower), upper=cells(self.upper), ate=self.ate[cols],
                               ate_lower=self.ate_lower[cols], ate_upper=self.ate_upper[cols], method=self.method,
                               action_names=tuple(self.action_names[j] for j in cols), alpha=self.alpha,
-                              patient_ids=self.patient_ids[rows], reference=self.reference)  # fmt: skip
+                              patient_ids=self.patient_ids[rows], reference=self.reference, scale=self.scale)  # fmt: skip
 
     def ite_frame(self) -> pd.DataFrame:
         """The individual effects as a DataFrame of patient ids x drug names."""
@@ -88,7 +106,7 @@ class EffectEstimate:
         """Per drug: ATE with interval and the spread of the individual effects."""
         return pd.DataFrame(
             {
-                "drug": self.action_names, "reference": self.reference, "method": self.method, "ate": self.ate,
+                "drug": self.action_names, "reference": self.reference, "method": self.method, "scale": self.scale, "ate": self.ate,
                 "ate_lower": self.ate_lower, "ate_upper": self.ate_upper, "ite_sd": self.ite.std(axis=0),
             }  # fmt: skip
         )
@@ -118,6 +136,8 @@ def net_benefit(efficacy: EffectEstimate, adverse: EffectEstimate, utility: Util
     conservatively (lower = lower_eff - w * upper_adv), so the net interval covers whenever
     both inputs cover.
     """
+    require_differences(efficacy, "efficacy")
+    require_differences(adverse, "adverse")
     if adverse.reference != efficacy.reference:
         raise ValidationError(f"adverse: reference arm {adverse.reference!r} differs from the efficacy's {efficacy.reference!r}")
     adverse = adverse.reindex(efficacy.patient_ids, efficacy.action_names)

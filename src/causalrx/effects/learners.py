@@ -7,9 +7,10 @@ patients' covariates. Nuisance models are cross-fitted inside the wrapped librar
 Inputs: ``action`` may be integers, booleans, whole-number floats or drug names (with
 ``action_names``), shaped (n,) or (n, 1); ``y`` (n,) or (n, 1). ``outcome`` says what ``y``
 is: ``"auto"`` (default) treats a 0/1 outcome with both values as binary, ``"binary"`` or
-``"continuous"`` declare it. For a binary outcome the default outcome models are boosted
-classifiers' probabilities (:class:`~causalrx.effects.outcome.ProbabilityRegressor`) and
-effects are risk differences, bounded to [-1, 1]. ``n_jobs`` follows
+``"continuous"`` declare it. For a binary outcome the default outcome models are
+probabilities (:func:`~causalrx.effects.outcome.default_probability_model`: boosted or
+logistic by Brier score) and effects are risk differences, bounded to [-1, 1];
+``relative_effect`` gives risk or odds ratios. ``n_jobs`` follows
 :mod:`causalrx.parallel` (``None``: every CPU the process may use).
 """
 
@@ -23,7 +24,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from causalrx.effects.estimate import EffectData, EffectEstimate, check_effect_inputs, is_binary, resolve_covariates, scatter_columns
-from causalrx.effects.outcome import ProbabilityRegressor, default_outcome_model
+from causalrx.effects.outcome import ProbabilityRegressor, default_outcome_model, default_probability_model
 from causalrx.effects.propensity import PropensityModel, default_classifier
 from causalrx.exceptions import ValidationError
 from causalrx.parallel import resolve_n_jobs
@@ -36,9 +37,10 @@ def _or(model, default):
 
 def _regressor(random_state, binary: bool = False):
     """The default outcome model (:func:`~causalrx.effects.outcome.default_outcome_model`: boosting,
-    ridge or ridge on asinh(y), by cross-validation), or for a 0/1 outcome a boosted classifier's probability."""
+    ridge or ridge on asinh(y), by cross-validation), or for a 0/1 outcome
+    :func:`~causalrx.effects.outcome.default_probability_model` (boosted or logistic probabilities, by Brier score)."""
     if binary:
-        return ProbabilityRegressor(random_state=random_state)
+        return default_probability_model(random_state)
     return default_outcome_model(random_state)
 
 
@@ -160,6 +162,10 @@ class _Learner(FittedEffects):
             data = replace(data, y=data.y - offsets)
         self.model_ = self._build(data)
         self._fit(data)
+        self.reference_risk_ = None
+        if self.binary_outcome_:  # the reference arm's risk p0(x), for risk and odds ratios
+            ref = data.action == 0
+            self.reference_risk_ = default_probability_model(self.random_state).fit(data.X[ref], data.y[ref])
         return self
 
     def _baseline(self):
@@ -219,6 +225,42 @@ class _Learner(FittedEffects):
         if getattr(self, "binary_outcome_", False):
             ite = np.clip(ite, -1.0, 1.0)
         return scatter_columns(ite, self.order_)
+
+    def relative_effect(self, X, measure: str = "risk ratio", *, interval: bool = True) -> EffectEstimate:
+        """Risk ratios or odds ratios of every drug vs the reference arm, for a binary outcome.
+
+        Each patient's reference-arm risk ``p0(x)`` comes from a boosted classifier fitted on
+        the reference arm's patients at ``fit``; the drug's risk is ``p1 = p0 + RD`` with the
+        learner's risk difference ``RD``, both held in [0.001, 0.999] so that ratios stay
+        finite. Then ``RR = p1 / p0`` and ``OR = p1 (1 - p0) / (p0 (1 - p1))``; the reference
+        arm's column is 1. ``ate`` is the marginal ratio ``mean(p1) / mean(p0)`` (odds of
+        the mean risks for ``"odds ratio"``). Interval bounds are the risk difference's
+        bounds mapped through the same formula with ``p0`` held fixed: they leave out the
+        error of ``p0`` itself, so they are narrower than a full interval where the
+        reference risk is poorly estimated.
+        """
+        if measure not in ("risk ratio", "odds ratio"):
+            raise ValidationError(f"measure: expected 'risk ratio' or 'odds ratio', got {measure!r}")
+        if not getattr(self, "binary_outcome_", False):
+            raise ValidationError(f"measure: {measure} needs a binary (0/1) outcome; {type(self).__name__} was fitted on a "
+                                  "continuous one (outcome='binary' declares it)")  # fmt: skip
+        rd = self.effect(X, interval=interval)
+        Xa, _, _ = self._covariates(X, "relative_effect")
+        eps = 1e-3
+        p0 = np.clip(self.reference_risk_.predict(Xa), eps, 1 - eps)[:, None]
+        ref = rd.reference_index
+
+        def ratio(p0, diff):
+            p1 = np.clip(p0 + diff, eps, 1 - eps)
+            out = p1 / p0 if measure == "risk ratio" else p1 * (1 - p0) / (p0 * (1 - p1))
+            out = np.where(np.isnan(diff), np.nan, out)
+            out[..., ref] = 1.0
+            return out
+
+        m0 = np.full(len(rd.action_names), float(p0.mean()))
+        return replace(rd, ite=ratio(p0, rd.ite), lower=ratio(p0, rd.lower), upper=ratio(p0, rd.upper), ate=ratio(m0, rd.ate),
+                       ate_lower=ratio(m0, rd.ate_lower), ate_upper=ratio(m0, rd.ate_upper), scale=measure,
+                       method=f"{rd.method}, {measure}")  # fmt: skip
 
     def _point(self, X: np.ndarray) -> np.ndarray:
         """Point estimates (n, k) of resolved covariates in working order (the reference column zero)."""

@@ -1,35 +1,47 @@
 """Effect estimators on the multimodal simulator: accuracy against the true effects, and scale.
 
-Part 1 (accuracy): a confounded simulated cohort; covariates are the raw observed feature
-table (clinical, PRS and pharmacogene phenotypes, proteomics, modality flags; the raw SNP
-dosages left out; missing values median-imputed, with indicators for clinical columns);
-outcome: efficacy. Per
-estimator and drug: sqrt(PEHE) against the true conditional effect, ATE error against the
-true sample ATE, coverage of the true individual effects by the 95% intervals, and
-whether the 95% ATE interval covers the true ATE.
+Part 1 (accuracy, ``effects_accuracy.csv``): the default ``causalrx run`` cohort (n = 5,000,
+6 drugs, ECG included, seed ``--seed``); outcome efficacy. Covariates are either the raw
+feature table the run uses (no raw SNP dosages, median-imputed) or the run's fusion
+embeddings out of fold (3 folds: each patient embedded by an encoder that did not see
+them). Every estimator is fitted on 70% of the patients and scored on the other 30%
+(out of sample): per drug, sqrt(PEHE) against the true effects, the sqrt(PEHE) of giving
+every patient the true average effect (the constant predictor to beat: the spread of the
+true effects), the correlation with the true effects and the ATE error, with CPU-seconds.
 
-Part 2 (scale): n = 100,000 patients, 6 drugs, 50 covariates; fit and effect time, peak
+Part 2 (coverage, ``effects_coverage.csv``): ``--coverage-seeds`` cohorts at the run's
+settings; the run's estimator (``DRLearner()``) and AIPW fitted on all patients' raw
+features; per seed and drug, whether the 95% ATE interval holds the cohort's true
+average effect. No setting is chosen from these figures.
+
+Part 3 (scale): n = 100,000 patients, 6 drugs, 50 covariates; fit and effect time, peak
 memory and accuracy of the causal forest with a subsampling strategy (and, for
 comparison, T- and S-learners).
 
-    .venv/bin/python benchmarks/bench_effects.py [--n 5000] [--n-scale 100000] [--skip-scale]
+    .venv/bin/python benchmarks/bench_effects.py [--seed 0] [--coverage-seeds 20] [--skip-accuracy] [--skip-coverage] [--skip-scale]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.impute import SimpleImputer
+from tqdm.auto import tqdm
 
 from _measure import measure
 from causalrx.data.simulate import simulate_cohort
-from causalrx.effects import AIPW, DML, IPW, CausalForest, DRLearner, MetaLearner, RLearner, cohort_inputs
+from causalrx.effects import AIPW, CateSelector, CausalForest, DRLearner, MetaLearner, NeuralCATE, cohort_inputs
+from causalrx.parallel import resolve_n_jobs
 
 warnings.filterwarnings("ignore")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def covariates(cohort, max_columns=None):
@@ -63,42 +75,120 @@ def true_effects(sim) -> np.ndarray:
     return sim.truth.ite_efficacy[:, order] - sim.truth.ite_efficacy[:, order[:1]]
 
 
-def accuracy(n: int, seed: int) -> pd.DataFrame:
-    sim = simulate_cohort(n=n, n_drugs=6, random_state=seed, ecg=False)
-    X, action, y, names = covariates(sim.cohort)
-    truth = true_effects(sim)
-    print(f"accuracy: n = {n}, {len(names)} drugs, {X.shape[1]} covariates (incl. missing indicators)")
-    estimators = {
-        "DR-learner (linear)": DRLearner(final="linear", random_state=seed),
-        "DR-learner (forest)": DRLearner(random_state=seed),
-        "Causal forest (DML)": CausalForest(random_state=seed, n_jobs=-1),
-        "S-learner": MetaLearner(kind="S", random_state=seed),
+def run_cohort(seed: int, ecg: bool = True):
+    """A cohort at ``causalrx run``'s default settings (RunConfig)."""
+    from causalrx.report.run import RunConfig
+
+    config = RunConfig(random_state=seed, ecg=ecg)
+    return simulate_cohort(n=config.n, n_drugs=config.n_drugs, random_state=seed, confounding=config.confounding,
+                           overlap=config.overlap, hidden_confounding=config.hidden_confounding, horizon=config.horizon,
+                           harm_weight=config.harm_weight, ecg=config.ecg)  # fmt: skip
+
+
+def run_inputs(sim, seed: int, embeddings: bool):
+    """Covariate sets of the run (raw features; fusion embeddings out of fold), action, y, drug names and truth,
+    drugs in the cohort's order (its reference arm named)."""
+    from causalrx.encoders import get_encoder, out_of_fold_embeddings
+    from causalrx.report.representation import raw_covariates
+
+    cohort = sim.cohort
+    _, action, y, names = cohort_inputs(cohort, "efficacy")
+    sets = {"raw features": raw_covariates(cohort)}
+    if embeddings:
+        oof = out_of_fold_embeddings(get_encoder("fusion", random_state=seed, target="disease"), cohort, n_folds=3, random_state=seed)
+        sets["fusion embedding (out of fold)"] = oof.Z
+    truth = sim.truth.ite_efficacy - sim.truth.ite_efficacy[:, [cohort.reference_index]]
+    return sets, action, y, names, truth
+
+
+def accuracy_estimators(seed: int) -> dict:
+    return {
+        "DR-learner (forest), the run's": DRLearner(random_state=seed),
+        "Causal forest (DML)": CausalForest(random_state=seed),
         "T-learner": MetaLearner(kind="T", random_state=seed),
-        "X-learner": MetaLearner(kind="X", random_state=seed),
-        "R-learner": RLearner(random_state=seed),
-        "IPW": IPW(random_state=seed),
-        "AIPW": AIPW(random_state=seed),
-        "DML (DoubleML)": DML(random_state=seed),
+        "CateSelector()": CateSelector(random_state=seed),
+        "TARNet x3": NeuralCATE(kind="tarnet", random_state=seed),
+        "DragonNet x3": NeuralCATE(kind="dragonnet", random_state=seed),
     }
+
+
+def accuracy(seed: int) -> pd.DataFrame:
+    from sklearn.model_selection import train_test_split
+
+    sim = run_cohort(seed)
+    sets, action, y, names, truth = run_inputs(sim, seed, embeddings=True)
+    ref = sim.cohort.reference_index
+    train, test = train_test_split(np.arange(len(y)), test_size=0.3, random_state=seed, stratify=action)
     rows = []
-    for name, est in estimators.items():
-        start = time.perf_counter()
-        result = est.fit(X, action, y, action_names=names, reference=names[0]).effect(X)
-        seconds = time.perf_counter() - start
-        ate_only = isinstance(est, (IPW, AIPW, DML))
-        for a in range(1, len(names)):
-            covered = (result.lower[:, a] <= truth[:, a]) & (truth[:, a] <= result.upper[:, a])
-            rows.append({
-                "estimator": name, "drug": names[a],
-                "sqrt_pehe": np.nan if ate_only else np.sqrt(np.mean((result.ite[:, a] - truth[:, a]) ** 2)),
-                "ate_error": result.ate[a] - truth[:, a].mean(),
-                "ite_coverage": np.nan if ate_only or np.isnan(result.lower[:, a]).all() else covered.mean(),
-                "ate_covered": bool(result.ate_lower[a] <= truth[:, a].mean() <= result.ate_upper[a])
-                if np.isfinite(result.ate_lower[a]) else np.nan,
-                "fit_s": seconds,
-            })  # fmt: skip
-        print(f"  {name}: {seconds:.1f} s")
+    for label, X in sets.items():
+        print(f"accuracy: {label}, {X.shape[1]} columns, {len(train)} training / {len(test)} new patients, {len(names)} drugs")
+        for name, est in accuracy_estimators(seed).items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            est.fit(X[train], action[train], y[train], action_names=names, reference=sim.cohort.reference)
+            ite = est.point_effect(X[test]) if hasattr(est, "point_effect") else est.effect(X[test]).ite
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            for a in (j for j in range(len(names)) if j != ref):
+                t, e = truth[test, a], ite[:, a]
+                rows.append({"seed": seed, "covariates": label, "estimator": name, "drug": names[a],
+                             "sqrt_pehe": float(np.sqrt(np.mean((e - t) ** 2))), "constant_true_ate_sqrt_pehe": float(t.std()),
+                             "correlation": float(np.corrcoef(e, t)[0, 1]) if e.std() > 0 else np.nan,
+                             "ate_error": float(e.mean() - t.mean()), "true_effect_sd": float(t.std()),
+                             "seconds": wall, "cpu_seconds": cpu})  # fmt: skip
+            print(f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s")
     return pd.DataFrame(rows)
+
+
+def coverage_one(seed: int) -> list[dict]:
+    warnings.filterwarnings("ignore")
+    sim = run_cohort(seed, ecg=False)  # ECG waveforms are not among the raw features: not simulated here
+    sets, action, y, names, truth = run_inputs(sim, seed, embeddings=False)
+    X, ref = sets["raw features"], sim.cohort.reference_index
+    rows = []
+    for name, est in {"DR-learner (forest), the run's": DRLearner(n_jobs=1, random_state=seed), "AIPW": AIPW(random_state=seed)}.items():
+        cpu = time.process_time()
+        e = est.fit(X, action, y, action_names=names, reference=sim.cohort.reference).effect(X)
+        cpu = time.process_time() - cpu
+        for a in (j for j in range(len(names)) if j != ref):
+            true_ate = float(truth[:, a].mean())
+            rows.append({"seed": seed, "estimator": name, "drug": names[a], "true_ate": true_ate, "ate": float(e.ate[a]),
+                         "ate_lower": float(e.ate_lower[a]), "ate_upper": float(e.ate_upper[a]),
+                         "covered": bool(e.ate_lower[a] <= true_ate <= e.ate_upper[a]), "cpu_seconds": cpu})  # fmt: skip
+    return rows
+
+
+def coverage(seeds: int, jobs) -> pd.DataFrame:
+    work = Parallel(n_jobs=resolve_n_jobs(jobs), return_as="generator_unordered")(delayed(coverage_one)(s) for s in range(1, seeds + 1))
+    rows = []
+    for result in tqdm(work, total=seeds, desc="coverage seeds"):
+        rows += result
+    return pd.DataFrame(rows).sort_values(["estimator", "seed", "drug"])
+
+
+def accuracy_tables(raw: pd.DataFrame) -> str:
+    raw = raw.assign(beats_constant=raw.sqrt_pehe < raw.constant_true_ate_sqrt_pehe, corr_at_least_half=raw.correlation >= 0.5)
+    table = raw.groupby(["covariates", "estimator"], sort=False).agg(
+        sqrt_pehe=("sqrt_pehe", "mean"), constant_true_ate=("constant_true_ate_sqrt_pehe", "mean"),
+        drugs_beating_constant=("beats_constant", "sum"), min_correlation=("correlation", "min"),
+        drugs_corr_ge_half=("corr_at_least_half", "sum"), mean_abs_ate_error=("ate_error", lambda s: s.abs().mean()),
+        cpu_s=("cpu_seconds", "first"),
+    )  # fmt: skip
+    per_drug = raw.pivot_table(index=["covariates", "estimator"], columns="drug", values="sqrt_pehe", sort=False)
+    corr = raw.pivot_table(index=["covariates", "estimator"], columns="drug", values="correlation", sort=False)
+    const = raw.groupby("drug").constant_true_ate_sqrt_pehe.first().to_frame().T
+    return "\n\n".join([
+        "Out of sample, mean over the non-reference drugs (outcome efficacy):\n\n" + table.to_markdown(floatfmt=".3f"),
+        "Per drug sqrt(PEHE):\n\n" + per_drug.to_markdown(floatfmt=".3f"),
+        "Constant true-ATE predictor, per drug sqrt(PEHE) (the spread of the true effects):\n\n" + const.to_markdown(index=False, floatfmt=".3f"),
+        "Per drug correlation with the true effects:\n\n" + corr.to_markdown(floatfmt=".2f"),
+    ])  # fmt: skip
+
+
+def coverage_table(raw: pd.DataFrame) -> str:
+    table = raw.groupby(["estimator", "drug"], sort=False).agg(seeds=("seed", "nunique"), covered=("covered", "sum"),
+                                                              misses=("covered", lambda s: int((~s).sum())),
+                                                              mean_width=("ate_upper", "mean"))  # fmt: skip
+    table["mean_width"] = raw.assign(w=raw.ate_upper - raw.ate_lower).groupby(["estimator", "drug"], sort=False).w.mean()
+    return "95% ATE intervals holding the true average effect, over seeds:\n\n" + table.to_markdown(floatfmt=".3f")
 
 
 def scale(n: int, seed: int) -> pd.DataFrame:
@@ -133,25 +223,30 @@ def scale(n: int, seed: int) -> pd.DataFrame:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=5_000)
+    parser.add_argument("--seed", type=int, default=0, help="the accuracy cohort's seed")
+    parser.add_argument("--coverage-seeds", type=int, default=20, help="cohorts of the coverage study (seeds 1..N)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel coverage seeds (default: the CPUs this process may use)")
     parser.add_argument("--n-scale", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--skip-coverage", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--from-csv", action="store_true", help="run nothing: print the tables of the saved results")
     args = parser.parse_args()
+    acc_csv, cov_csv = RESULTS / "effects_accuracy.csv", RESULTS / "effects_coverage.csv"
+    if args.from_csv:
+        for path, show in ((acc_csv, accuracy_tables), (cov_csv, coverage_table)):
+            print(show(pd.read_csv(path)) if os.path.isfile(path) else f"{path}: not yet measured", end="\n\n")
+        return
     if not args.skip_accuracy:
-        raw = accuracy(args.n, args.seed)
-        table = raw.groupby("estimator", sort=False).agg(
-            sqrt_pehe=("sqrt_pehe", "mean"), worst_drug_sqrt_pehe=("sqrt_pehe", "max"),
-            mean_abs_ate_error=("ate_error", lambda s: s.abs().mean()), ite_coverage=("ite_coverage", "mean"),
-            ate_coverage=("ate_covered", "mean"), fit_s=("fit_s", "first"),
-        )  # fmt: skip
-        print("\nPer estimator (mean over the 5 non-reference drugs; outcome efficacy):\n")
-        print(table.to_markdown(floatfmt=".3f"))
-        print("\nPer drug sqrt(PEHE):\n")
-        print(raw.pivot(index="estimator", columns="drug", values="sqrt_pehe").dropna().to_markdown(floatfmt=".3f"))
+        raw = accuracy(args.seed)
+        raw.to_csv(acc_csv, index=False)
+        print("\n" + accuracy_tables(raw) + f"\n\n(saved to {acc_csv})")
+    if not args.skip_coverage:
+        raw = coverage(args.coverage_seeds, args.jobs)
+        raw.to_csv(cov_csv, index=False)
+        print("\n" + coverage_table(raw) + f"\n\n(saved to {cov_csv})")
     if not args.skip_scale:
-        print("\n" + scale(args.n_scale, args.seed).to_markdown(index=False, floatfmt=".2f"))
+        print("\n" + scale(args.n_scale, 0).to_markdown(index=False, floatfmt=".2f"))
 
 
 if __name__ == "__main__":

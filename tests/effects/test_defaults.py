@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from causalrx.effects import CateSelector, CausalForest, DRLearner, MetaLearner
+from causalrx.effects import CateSelector, CausalForest, DRLearner, MetaLearner, RLearner
 from causalrx.effects.outcome import ProbabilityRegressor
 from causalrx.exceptions import ValidationError
 from causalrx.parallel import available_cpus, resolve_n_jobs
@@ -121,13 +121,22 @@ def _exponential(n, seed):
 
 
 @pytest.mark.parametrize("make", [lambda **kw: DRLearner(n_estimators=200, random_state=0, **kw),
-                                  lambda **kw: CausalForest(n_estimators=200, random_state=0, **kw)])  # fmt: skip
-def test_forests_centred_on_a_baseline_follow_an_exponential_effect_on_new_patients(make):
+                                  lambda **kw: CausalForest(n_estimators=200, random_state=0, **kw),
+                                  lambda **kw: MetaLearner(kind="S", random_state=0, **kw),
+                                  lambda **kw: MetaLearner(kind="X", random_state=0, **kw),
+                                  lambda **kw: RLearner(random_state=0, **kw)])  # fmt: skip
+def test_learners_centred_on_a_baseline_follow_an_exponential_effect_on_new_patients(make):
     X, t, y, _ = _exponential(700, seed=3)
     X_new, _, _, tau_new = _exponential(2000, seed=4)
     pehe = {b: np.sqrt(np.mean((make(baseline=b).fit(X, t, y).point_effect(X_new)[:, 1] - tau_new) ** 2)) for b in ("auto", "none")}
     constant = np.sqrt(np.mean((tau_new - tau_new.mean()) ** 2))  # every patient given the true average effect
     assert pehe["auto"] < 0.25 * constant and pehe["auto"] < 0.5 * pehe["none"], pehe
+
+
+def test_a_t_learner_is_not_centred_on_itself():
+    X, t, y, _ = _continuous(300)
+    assert MetaLearner(kind="T", random_state=0).fit(X, t, y).baseline_ is None
+    assert MetaLearner(kind="X", random_state=0).fit(X, t, y).baseline_ is not None
 
 
 def test_the_baseline_is_out_of_fold_for_training_patients():

@@ -174,12 +174,15 @@ class _Learner(FittedEffects):
         if isinstance(choice, str):
             if choice not in ("auto", "t-learner", "none"):
                 raise ValidationError(f"baseline: expected 'auto', 't-learner', 'none' or a regressor, got {choice!r}")
-            if choice == "none" or (choice == "auto" and self.binary_outcome_):
+            if choice == "none" or (choice == "auto" and (self.binary_outcome_ or not self._centred_by_default())):
                 return None
-            return PlugInBaseline(_regressor(self.random_state, self.binary_outcome_), n_folds=self.n_folds, random_state=self.random_state)
-        if not hasattr(choice, "fit") or not hasattr(choice, "predict"):
+            choice = _regressor(self.random_state, self.binary_outcome_)
+        elif not hasattr(choice, "fit") or not hasattr(choice, "predict"):
             raise ValidationError(f"baseline: expected 'auto', 't-learner', 'none' or a regressor with fit/predict, got {type(choice).__name__}")
-        return PlugInBaseline(choice, n_folds=self.n_folds, random_state=self.random_state)
+        return PlugInBaseline(choice, n_folds=getattr(self, "n_folds", 5), random_state=self.random_state)
+
+    def _centred_by_default(self) -> bool:
+        return True
 
     def _centre(self, X) -> np.ndarray | None:
         return None if getattr(self, "baseline_", None) is None else self.baseline_.effects(X)
@@ -396,6 +399,11 @@ class CausalForest(_Learner):
 class MetaLearner(_Learner):
     """S-, T- or X-learner (EconML metalearners); point estimates only (no intervals).
 
+    ``baseline`` centres the S- and X-learners as for :class:`DRLearner` (default
+    ``"auto"``: on a cross-fitted T-learner for a continuous outcome, so a single model
+    over all arms, or the X-learner's effect models, learn deviations from it; ``"none"``
+    for the plain learner). A T-learner is never centred by default.
+
     References
     ----------
     Kunzel SR, Sekhon JS, Bickel PJ, Yu B. Metalearners for estimating heterogeneous
@@ -404,8 +412,12 @@ class MetaLearner(_Learner):
 
     kind: str = "T"
     model: object = None
+    baseline: object = "auto"
 
     has_intervals = False
+
+    def _centred_by_default(self) -> bool:
+        return self.kind != "T"  # a T-learner centred on a T-learner would fit the same models twice
 
     @property
     def name(self):
@@ -429,6 +441,9 @@ class MetaLearner(_Learner):
 class RLearner(_Learner):
     """R-learner (CausalML ``BaseRRegressor``): minimises the Robinson residual loss; point estimates only.
 
+    ``baseline`` centres it as for :class:`DRLearner` (default ``"auto"``: on a
+    cross-fitted T-learner for a continuous outcome; ``"none"`` for the plain learner).
+
     References
     ----------
     Nie X, Wager S. Quasi-oracle estimation of heterogeneous treatment effects.
@@ -437,6 +452,7 @@ class RLearner(_Learner):
 
     model: object = None
     n_folds: int = 5
+    baseline: object = "auto"
 
     has_intervals = False
     name = "R-learner"

@@ -175,7 +175,9 @@ def default_candidates(random_state=None) -> dict:
 
     A T-learner (separate outcome models per drug), an X-learner (imputed effects, weighted
     by the propensity) and a linear DR-learner (doubly robust pseudo-outcomes, a linear
-    effect), all with the default boosted nuisance models.
+    deviation from a cross-fitted T-learner), all with the default outcome models
+    (:func:`~causalrx.effects.outcome.default_outcome_model`, or
+    :func:`~causalrx.effects.outcome.default_probability_model` for a 0/1 outcome).
     """
     from causalrx.effects.learners import DRLearner, MetaLearner
 

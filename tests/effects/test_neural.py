@@ -69,3 +69,16 @@ def test_bad_settings_are_named(data):
                             ({"train": {"epochz": 3}}, "train: .*TrainConfig")]:  # fmt: skip
         with pytest.raises(ValidationError, match=message):
             NeuralCATE(**kwargs).fit(X[:50], a[:50], y[:50])
+
+
+def test_a_column_constant_in_training_does_not_blow_up_new_patients():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    X[:, 2] = 0.0  # e.g. a rare indicator nobody in the training cohort has
+    t = rng.integers(0, 2, 300)
+    y = X[:, 0] + t + rng.normal(0, 0.3, 300)
+    est = NeuralCATE(n_ensemble=1, train={**TRAIN, "epochs": 20}, random_state=0).fit(X, t, y)
+    X_new = X[:5].copy()
+    X_new[:, 2] = 1.0
+    shifted, plain = est.point_effect(X_new)[:, 1], est.point_effect(X[:5])[:, 1]
+    assert np.abs(shifted - plain).max() < 1.0  # one unit on an unseen column, not 1e8 standardised units

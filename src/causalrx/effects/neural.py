@@ -200,7 +200,10 @@ class NeuralCATE(FittedEffects):
         data = check_effect_inputs(X, action, y, action_names, reference=reference)
         self._remember(data)
         k, n = data.n_actions, len(data.y)
-        self.x_mean_, self.x_scale_ = data.X.mean(axis=0), data.X.std(axis=0) + 1e-8
+        # a column constant in training keeps scale 1 (as StandardScaler): dividing by ~0 would turn
+        # any other value at prediction into ~1e8 and the network's output into nonsense
+        spread = data.X.std(axis=0)
+        self.x_mean_, self.x_scale_ = data.X.mean(axis=0), np.where(spread > 1e-8 * (1 + np.abs(data.X).max(axis=0)), spread, 1.0)
         self.y_mean_, self.y_scale_ = float(data.y.mean()), float(data.y.std()) or 1.0
         inputs = {"x": torch.as_tensor((data.X - self.x_mean_) / self.x_scale_, dtype=torch.float32)}
         target = {"action": torch.as_tensor(data.action, dtype=torch.long),

@@ -112,17 +112,19 @@ def accuracy_estimators(seed: int) -> dict:
     }
 
 
-def accuracy(seed: int) -> pd.DataFrame:
+def accuracy(seed: int, only=None, raw_only: bool = False) -> pd.DataFrame:
     from sklearn.model_selection import train_test_split
 
     sim = run_cohort(seed)
-    sets, action, y, names, truth = run_inputs(sim, seed, embeddings=True)
+    sets, action, y, names, truth = run_inputs(sim, seed, embeddings=not raw_only)
     ref = sim.cohort.reference_index
     train, test = train_test_split(np.arange(len(y)), test_size=0.3, random_state=seed, stratify=action)
     rows = []
     for label, X in sets.items():
         print(f"accuracy: {label}, {X.shape[1]} columns, {len(train)} training / {len(test)} new patients, {len(names)} drugs")
         for name, est in accuracy_estimators(seed).items():
+            if only and name not in only:
+                continue
             wall, cpu = time.perf_counter(), time.process_time()
             est.fit(X[train], action[train], y[train], action_names=names, reference=sim.cohort.reference)
             ite = est.point_effect(X[test]) if hasattr(est, "point_effect") else est.effect(X[test]).ite
@@ -230,6 +232,9 @@ def main():
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-coverage", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                        help="accuracy: these estimators only; their rows replace the same rows of the saved results")
+    parser.add_argument("--raw-only", action="store_true", help="accuracy: raw features only (no encoder)")
     parser.add_argument("--from-csv", action="store_true", help="run nothing: print the tables of the saved results")
     args = parser.parse_args()
     acc_csv, cov_csv = RESULTS / "effects_accuracy.csv", RESULTS / "effects_coverage.csv"
@@ -238,7 +243,12 @@ def main():
             print(show(pd.read_csv(path)) if os.path.isfile(path) else f"{path}: not yet measured", end="\n\n")
         return
     if not args.skip_accuracy:
-        raw = accuracy(args.seed)
+        raw = accuracy(args.seed, args.only, args.raw_only)
+        if (args.only or args.raw_only) and os.path.isfile(acc_csv):
+            saved = pd.read_csv(acc_csv)
+            key = ["seed", "covariates", "estimator", "drug"]
+            saved = saved[~saved.set_index(key).index.isin(raw.set_index(key).index)]
+            raw = pd.concat([saved, raw], ignore_index=True)
         raw.to_csv(acc_csv, index=False)
         print("\n" + accuracy_tables(raw) + f"\n\n(saved to {acc_csv})")
     if not args.skip_coverage:

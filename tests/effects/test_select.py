@@ -19,8 +19,9 @@ def problem():
 
 
 def _candidates():
-    return {"DR-linear": DRLearner(final="linear", random_state=0), "S": MetaLearner(kind="S", random_state=0),
-            "T": MetaLearner(kind="T", random_state=0)}  # fmt: skip
+    # uncentred, so that the three have clearly different biases (centred, S is the T-learner plus a small correction)
+    return {"DR-linear": DRLearner(final="linear", baseline="none", random_state=0),
+            "S": MetaLearner(kind="S", baseline="none", random_state=0), "T": MetaLearner(kind="T", random_state=0)}  # fmt: skip
 
 
 def test_best_mode_picks_the_candidate_with_lowest_true_pehe(problem):

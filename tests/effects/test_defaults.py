@@ -162,6 +162,8 @@ def test_baseline_choices_are_named():
         CausalForest(baseline=3).fit(X, t, y)
     Xb, tb, yb, _ = _binary(600)
     assert DRLearner(final="linear", random_state=0).fit(Xb, tb, yb).baseline_ is None  # risk differences: no centring by default
+    with pytest.raises(ValidationError, match="baseline: a binary .* outcome is not centred"):
+        DRLearner(final="linear", baseline="t-learner").fit(Xb, tb, yb)
 
 
 def _binary_with_risks(n=4000, seed=0):

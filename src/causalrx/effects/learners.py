@@ -176,9 +176,12 @@ class _Learner(FittedEffects):
                 raise ValidationError(f"baseline: expected 'auto', 't-learner', 'none' or a regressor, got {choice!r}")
             if choice == "none" or (choice == "auto" and (self.binary_outcome_ or not self._centred_by_default())):
                 return None
-            choice = _regressor(self.random_state, self.binary_outcome_)
+            choice = _regressor(self.random_state)
         elif not hasattr(choice, "fit") or not hasattr(choice, "predict"):
             raise ValidationError(f"baseline: expected 'auto', 't-learner', 'none' or a regressor with fit/predict, got {type(choice).__name__}")
+        if self.binary_outcome_:  # centred outcomes are no longer 0/1, which the probability models refuse
+            raise ValidationError("baseline: a binary (0/1) outcome is not centred (its models are probabilities); "
+                                  "use baseline='auto' or 'none', or outcome='continuous'")  # fmt: skip
         return PlugInBaseline(choice, n_folds=getattr(self, "n_folds", 5), random_state=self.random_state)
 
     def _centred_by_default(self) -> bool:
@@ -200,9 +203,12 @@ class _Learner(FittedEffects):
         average a drug's column (or read ``ate``), not the whole matrix. For a binary outcome
         (0/1, detected or ``outcome="binary"``) effects are risk differences in [-1, 1].
         """
+        return self._effect(*self._covariates(X), interval=interval)
+
+    def _effect(self, X: np.ndarray, ids, drugs, *, interval: bool) -> EffectEstimate:
+        """:meth:`effect` of resolved covariates."""
         if not isinstance(interval, (bool, np.bool_)):
             raise ValidationError(f"interval: expected True or False, got {interval!r}")
-        X, ids, drugs = self._covariates(X)
         if not interval:
             ite = self._point(X)
             nan = np.full_like(ite, np.nan)
@@ -232,8 +238,9 @@ class _Learner(FittedEffects):
     def relative_effect(self, X, measure: str = "risk ratio", *, interval: bool = True) -> EffectEstimate:
         """Risk ratios or odds ratios of every drug vs the reference arm, for a binary outcome.
 
-        Each patient's reference-arm risk ``p0(x)`` comes from a boosted classifier fitted on
-        the reference arm's patients at ``fit``; the drug's risk is ``p1 = p0 + RD`` with the
+        Each patient's reference-arm risk ``p0(x)`` comes from
+        :func:`~causalrx.effects.outcome.default_probability_model` fitted on the reference
+        arm's patients at ``fit``; the drug's risk is ``p1 = p0 + RD`` with the
         learner's risk difference ``RD``, both held in [0.001, 0.999] so that ratios stay
         finite. Then ``RR = p1 / p0`` and ``OR = p1 (1 - p0) / (p0 (1 - p1))``; the reference
         arm's column is 1. ``ate`` is the marginal ratio ``mean(p1) / mean(p0)`` (odds of
@@ -247,8 +254,8 @@ class _Learner(FittedEffects):
         if not getattr(self, "binary_outcome_", False):
             raise ValidationError(f"measure: {measure} needs a binary (0/1) outcome; {type(self).__name__} was fitted on a "
                                   "continuous one (outcome='binary' declares it)")  # fmt: skip
-        rd = self.effect(X, interval=interval)
-        Xa, _, _ = self._covariates(X, "relative_effect")
+        Xa, ids, drugs = self._covariates(X, "relative_effect")
+        rd = self._effect(Xa, ids, drugs, interval=interval)
         eps = 1e-3
         p0 = np.clip(self.reference_risk_.predict(Xa), eps, 1 - eps)[:, None]
         ref = rd.reference_index

@@ -10,7 +10,9 @@ a non-training row.
 Output columns: clinical features (one-hot text, medians imputed, ``missing.<col>``
 indicators); ``has_<modality>`` presence flags; genotype dosages that passed QC (missing
 calls -> 2 x training allele frequency) and the other genomics columns; proteins
-(log2 -> ComBat -> imputed, with ``missing.<protein>`` indicators). A patient without a
+(log2 -> ComBat -> imputed, with ``missing.<protein>`` indicators); the ECG's rhythm
+(``ecg.heart_rate_bpm``, ``ecg.rr_sd_ms`` from detected R peaks,
+:func:`~causalrx.prep.ecg.ecg_rhythm_features`). A patient without a
 modality gets the training means for that modality's columns and ``has_<modality> = 0``:
 absence is explicit, not a silent zero.
 """
@@ -25,6 +27,7 @@ from sklearn.impute import KNNImputer
 from causalrx.data.io.vcf import x_nonpar
 from causalrx.data.schema import PATIENT_ID, Cohort, numeric_features
 from causalrx.exceptions import ValidationError
+from causalrx.prep.ecg import ecg_rhythm_features
 from causalrx.prep.genotype import GenotypeQC
 from causalrx.prep.impute import LowRankImputer
 from causalrx.prep.proteomics import ComBat, log_intensities
@@ -47,16 +50,21 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         Rank of the low-rank imputer.
     missing_indicators : bool
         Add ``missing.<col>`` for every column that had missing values in training.
+    ecg_rhythm : bool
+        Add heart rate and RR variability measured on the ECG records (patients without a
+        record, or whose rhythm could not be determined, get the training medians; the
+        latter are flagged by ``missing.ecg.<col>`` when training had any).
     random_state : int, optional
     """
 
     def __init__(self, genotype_qc: GenotypeQC | None = None, combat: bool = True, imputer: str = "lowrank", rank: int = 10,
-                 missing_indicators: bool = True, random_state=None):  # fmt: skip
+                 missing_indicators: bool = True, ecg_rhythm: bool = True, random_state=None):  # fmt: skip
         self.genotype_qc = genotype_qc
         self.combat = combat
         self.imputer = imputer
         self.rank = rank
         self.missing_indicators = missing_indicators
+        self.ecg_rhythm = ecg_rhythm
         self.random_state = random_state
 
     # ----------------------------------------------------------------- helpers
@@ -95,6 +103,11 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             self._fit_genomics(cohort, ids)
         if "proteomics" in self.modalities_:
             self._fit_proteomics(cohort, ids)
+        self.rhythm_medians_ = None
+        if self.has_ecg_ and self.ecg_rhythm:
+            rhythm = self._rhythm(cohort, ids)
+            self.rhythm_medians_ = rhythm.median().fillna(0.0)  # NaN only if no training record was readable
+            self.rhythm_missing_ = [c for c in rhythm.columns if rhythm[c].isna().any()]
         self.n_train_ = len(ids)
         return self
 
@@ -156,7 +169,24 @@ class Preprocessor(TransformerMixin, BaseEstimator):
             parts.append(self._transform_genomics(cohort, ids))
         if "proteomics" in self.modalities_:
             parts += self._transform_proteomics(cohort, ids)
+        if self.rhythm_medians_ is not None:
+            rhythm = self._rhythm(cohort, ids)
+            undetermined = rhythm.isna().reindex(ids, fill_value=False)  # a record whose rhythm was unreadable
+            parts.append(rhythm.reindex(ids).fillna(self.rhythm_medians_).add_prefix("ecg."))
+            if self.missing_indicators and self.rhythm_missing_:
+                parts.append(undetermined[self.rhythm_missing_].astype(float).add_prefix("missing.ecg."))
         return pd.concat(parts, axis=1)
+
+    @staticmethod
+    def _rhythm(cohort: Cohort, ids: pd.Index) -> pd.DataFrame:
+        """Rhythm features of the patients ``ids`` who have an ECG record (others: absent rows, not NaN)."""
+        ecg = cohort.ecg
+        has = pd.Index(np.asarray(ecg.patient_id).astype(str))
+        keep = np.flatnonzero(has.isin(ids))
+        if not len(keep):
+            return pd.DataFrame(columns=["heart_rate_bpm", "rr_sd_ms"], index=pd.Index([], name=PATIENT_ID), dtype=float)
+        sub = type(ecg)(patient_id=np.asarray(ecg.patient_id)[keep], signals=ecg.signals[keep], fs=ecg.fs, leads=ecg.leads)
+        return ecg_rhythm_features(sub)
 
     def _transform_genomics(self, cohort: Cohort, ids: pd.Index) -> pd.DataFrame:
         g = self._modality(cohort, "genomics", ids)

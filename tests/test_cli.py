@@ -24,7 +24,7 @@ def test_run_writes_report(tmp_path):
     risk = pd.read_csv(out / "risk.csv").set_index("metric")
     assert 0.5 < risk.loc["auroc", "estimate"] <= 1 and risk.loc["auroc", "lower"] <= risk.loc["auroc", "estimate"]
     pehe = pd.read_csv(out / "effects_by_covariates.csv")
-    assert set(pehe["covariates"]) == {"raw features", "fusion embedding (out of fold)"} and (pehe["sqrt_pehe"] > 0).all()
+    assert set(pehe["covariates"]) == {"prepared features", "fusion embedding (out of fold)"} and (pehe["sqrt_pehe"] > 0).all()
     assert "## Policies (off-policy comparison)" in report
     table = pd.read_csv(out / "policies.csv")
     learned = table[table["policy"].isin(["effect-greedy", "policy tree", "DR bandit"])]

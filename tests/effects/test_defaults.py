@@ -214,3 +214,29 @@ def test_ratios_are_refused_where_differences_are_needed():
     Xc, tc, yc, _ = _continuous(300)
     with pytest.raises(ValidationError, match="measure: risk ratio needs a binary"):
         MetaLearner(kind="T", random_state=0).fit(Xc, tc, yc).relative_effect(Xc)
+
+
+def test_the_baseline_is_calibrated_to_how_much_signal_its_effects_carry():
+    """Slope of doubly robust pseudo-effects on the T-learner's out-of-fold effects: near 1 for
+    an exponential effect the T-learner captures; near 0 when the true effect is constant and
+    the T-learner's effects are noise, so the forest is not centred on that noise."""
+    from causalrx.effects.learners import PlugInBaseline
+
+    X, t, y, _ = _exponential(700, seed=3)
+    strong = PlugInBaseline(random_state=0)
+    strong.fit_offsets(X, t, y, 2)
+    rng = np.random.default_rng(8)
+    Xn = rng.normal(size=(1500, 30))
+    tn = (rng.random(1500) < 0.3).astype(int)
+    yn = 0.5 * tn + Xn[:, 0] + rng.normal(0, 2.0, 1500)  # constant effect 0.5, noisy outcome, 30 covariates
+    weak = PlugInBaseline(random_state=0)
+    offsets = weak.fit_offsets(Xn, tn, yn, 2)
+    assert strong.slopes_[1] > 0.6 and weak.slopes_[1] < 0.3, (strong.slopes_, weak.slopes_)
+    raw_spread = np.std(np.mean([m[1].predict(Xn) - m[0].predict(Xn) for m in weak.models_], axis=0))
+    assert np.std(weak.effects(Xn)[:, 1]) < 0.3 * raw_spread and np.std(offsets[tn == 1]) < 0.3 * raw_spread
+    fit, new = slice(0, 1000), slice(1000, None)
+    pehe = {name: np.sqrt(np.mean((m.fit(Xn[fit], tn[fit], yn[fit]).point_effect(Xn[new])[:, 1] - 0.5) ** 2))
+            for name, m in {"T": MetaLearner(kind="T", random_state=0),
+                            "centred": CausalForest(n_estimators=200, random_state=0),
+                            "none": CausalForest(n_estimators=200, baseline="none", random_state=0)}.items()}  # fmt: skip
+    assert pehe["centred"] < 0.5 * pehe["T"] and pehe["centred"] < 1.2 * pehe["none"], pehe

@@ -58,6 +58,17 @@ class PlugInBaseline(BaseEstimator):
     function given the training data and the forest's intervals for the deviation are
     intervals for the effect.
 
+    Where the T-learner's effects are mostly noise (outcomes noisy relative to the spread
+    of the effects, small arms), a forest centred on them inherits that noise, which it
+    cannot average away. So each arm's baseline is calibrated: ``tau0_a(x) = m_a +
+    slope_a (t_a(x) - m_a)``, where ``t_a`` are the T-learner's out-of-fold effects, ``m_a``
+    their mean and ``slope_a`` the least-squares slope of doubly robust pseudo-outcomes on
+    them (cross-fitted logistic propensities, clipped at 0.05), held in [0, 1]; a training
+    patient's offset uses the slope fitted on the other folds. The slope
+    is near 1 where the T-learner's effects carry signal (an exponential surface) and near
+    0 where they do not, which leaves the forest an almost constant centre. ``slopes_``
+    keeps them (the reference arm's is 0). Computed from the training outcomes only.
+
     Each arm's outcome model is a copy of ``regressor`` (default:
     :func:`~causalrx.effects.outcome.default_outcome_model`). Keeps fitted models only.
     """
@@ -73,8 +84,10 @@ class PlugInBaseline(BaseEstimator):
 
         base = self.regressor if self.regressor is not None else default_outcome_model(self.random_state)
         self.models_ = []
-        offsets = np.zeros(len(y))
-        for train, test in make_folds(len(y), self.n_folds, self.random_state, stratify=action):
+        n = len(y)
+        mu = np.zeros((n, n_actions))
+        folds = make_folds(n, self.n_folds, self.random_state, stratify=action)
+        for train, test in folds:
             models = []
             for a in range(n_actions):
                 rows = train[action[train] == a]
@@ -83,18 +96,43 @@ class PlugInBaseline(BaseEstimator):
                                           "give more patients per drug or baseline='none'")  # fmt: skip
                 models.append(clone(base).fit(X[rows], y[rows]))
             self.models_.append(models)
-            held = action[test]
-            mu = np.column_stack([m.predict(X[test]) for m in models])
-            offsets[test] = mu[np.arange(len(test)), held] - mu[:, 0]
+            mu[test] = np.column_stack([m.predict(X[test]) for m in models])
+        t = mu - mu[:, [0]]  # out-of-fold T-learner effects
+        e = np.clip(PropensityModel(calibration=None, n_folds=self.n_folds, random_state=self.random_state)
+                    .fit_predict(X, action, n_actions), 0.05, 1.0)  # fmt: skip
+        rows = np.arange(n)
+        resid = (y - mu[rows, action]) / e[rows, action]
+        got = np.eye(n_actions, dtype=bool)[action]
+        psi = t + np.where(got, resid[:, None], 0.0) - np.where(got[:, [0]], resid[:, None], 0.0)  # DR pseudo-effects
+        offsets = np.zeros(n)
+        for train, test in folds:  # a training patient's offset: calibrated without their own outcome
+            means, slopes = self._calibration(t[train], psi[train])
+            offsets[test] = (means + slopes * (t[test] - means))[np.arange(len(test)), action[test]]
+        self.means_, self.slopes_ = self._calibration(t, psi)  # new patients
         return offsets
 
+    @staticmethod
+    def _calibration(t: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per arm: the mean of the T-learner effects and the slope of the pseudo-effects on them, in [0, 1]."""
+        means = t.mean(axis=0)
+        centred = t - means
+        var = (centred**2).mean(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = (centred * (psi - psi.mean(axis=0))).mean(axis=0) / var
+        slopes = np.where(var > 0, np.clip(np.nan_to_num(slope), 0.0, 1.0), 0.0)
+        slopes[0] = 0.0
+        return means, slopes
+
+    def _calibrated(self, t: np.ndarray) -> np.ndarray:
+        return self.means_ + self.slopes_ * (t - self.means_)
+
     def effects(self, X) -> np.ndarray:
-        """``tau0(x)`` (n, k) in working order (the reference column 0): the fold models' average."""
+        """``tau0(x)`` (n, k) in working order (the reference column 0): the fold models' average, calibrated."""
         tau = np.zeros((len(X), len(self.models_[0])))
         for models in self.models_:
             mu = np.column_stack([m.predict(X) for m in models])
             tau += mu - mu[:, [0]]
-        return tau / len(self.models_)
+        return self._calibrated(tau / len(self.models_))
 
 
 class FittedEffects(BaseEstimator):

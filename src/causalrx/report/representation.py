@@ -1,5 +1,5 @@
 """The encoder stage of ``causalrx run``: risk model on held-out patients, out-of-fold
-embeddings, and effect estimation on embeddings versus raw features."""
+embeddings, and effect estimation on embeddings versus the prepared feature table."""
 
 from __future__ import annotations
 
@@ -46,11 +46,24 @@ def raw_covariates(cohort) -> np.ndarray:
     return raw_feature_table(cohort).to_numpy()
 
 
+def prepared_feature_table(cohort, random_state=0) -> pd.DataFrame:
+    """The effect estimators' covariates: the cohort through :class:`~causalrx.prep.Preprocessor`
+    (proteins log2 -> ComBat -> imputed, the ECG's heart rate and RR variability, presence
+    flags and missing-value indicators), without the raw SNP dosages (PRS and pharmacogene
+    phenotypes stay). Every step is label-free, so it is fitted on all the patients.
+    Indexed by patient id."""
+    from causalrx.prep import Preprocessor
+
+    table = Preprocessor(random_state=random_state).fit(cohort).transform(cohort)
+    dosages = set(cohort.variants["variant_id"]) if cohort.variants is not None else set()
+    return table.loc[:, [c for c in table.columns if c not in dosages]]
+
+
 def encode_and_estimate(sim: SimulatedCohort, encoder: str, *, folds: int = 3, target: str = "disease", random_state: int = 0,
                         progress: bool = False) -> tuple[RepresentationResult, object]:  # fmt: skip
     """Fit ``encoder`` (a registered name) on 70% of the patients, score its risk head on the
     other 30%, then compare the efficacy effects of a DR-learner on out-of-fold embeddings
-    and on raw features against the simulator's true effects. Returns the result and the
+    and on the prepared features against the simulator's true effects. Returns the result and the
     calibration figure."""
     cohort = sim.cohort
     train, test = train_test_ids(cohort, 0.3, random_state)
@@ -68,7 +81,8 @@ def encode_and_estimate(sim: SimulatedCohort, encoder: str, *, folds: int = 3, t
     ref = cohort.reference_index
     truth = sim.truth.ite_efficacy - sim.truth.ite_efficacy[:, [ref]]  # vs the reference arm, the cohort's drug order
     rows = []
-    for label, X in (("raw features", raw_covariates(cohort)), (f"{encoder} embedding (out of fold)", oof.Z)):
+    prepared = prepared_feature_table(cohort, random_state).to_numpy()
+    for label, X in (("prepared features", prepared), (f"{encoder} embedding (out of fold)", oof.Z)):
         est = DRLearner(random_state=random_state).fit(X, action, y, action_names=names, reference=cohort.reference).effect(X)
         for a in (j for j in range(len(names)) if j != ref):
             rows.append({"covariates": label, "drug": names[a], "columns": X.shape[1],

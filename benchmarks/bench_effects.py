@@ -1,8 +1,9 @@
 """Effect estimators on the multimodal simulator: accuracy against the true effects, and scale.
 
 Part 1 (accuracy, ``effects_accuracy.csv``): the default ``causalrx run`` cohort (n = 5,000,
-6 drugs, ECG included, seed ``--seed``); outcome efficacy. Covariates are either the raw
-feature table the run uses (no raw SNP dosages, median-imputed) or the run's fusion
+6 drugs, ECG included, seed ``--seed``); outcome efficacy. Covariates are either the
+prepared feature table the run uses (``prepared_feature_table``: proteins log2 -> ComBat ->
+imputed, the ECG's heart rate and RR variability, no raw SNP dosages) or the run's fusion
 embeddings out of fold (3 folds: each patient embedded by an encoder that did not see
 them). Every estimator is fitted on 70% of the patients and scored on the other 30%
 (out of sample): per drug, sqrt(PEHE) against the true effects, the sqrt(PEHE) of giving
@@ -10,15 +11,15 @@ every patient the true average effect (the constant predictor to beat: the sprea
 true effects), the correlation with the true effects and the ATE error, with CPU-seconds.
 
 Part 2 (coverage, ``effects_coverage.csv``): ``--coverage-seeds`` cohorts at the run's
-settings; the run's estimator (``DRLearner()``) and AIPW fitted on all patients' raw
-features; per seed and drug, whether the 95% ATE interval holds the cohort's true
+settings; the run's estimator (``DRLearner()``) and AIPW fitted on all patients' prepared
+features (cohorts simulated without ECG records); per seed and drug, whether the 95% ATE interval holds the cohort's true
 average effect. No setting is chosen from these figures.
 
 Part 3 (scale): n = 100,000 patients, 6 drugs, 50 covariates; fit and effect time, peak
 memory and accuracy of the causal forest with a subsampling strategy (and, for
 comparison, T- and S-learners).
 
-    .venv/bin/python benchmarks/bench_effects.py [--seed 0] [--coverage-seeds 20] [--skip-accuracy] [--skip-coverage] [--skip-scale]
+    .venv/bin/python benchmarks/bench_effects.py [--seed 0] [--coverage-seeds 20] [--skip-accuracy] [--skip-coverage] [--skip-scale] [--only NAME ...] [--prepared-only]
 """
 
 from __future__ import annotations
@@ -86,14 +87,14 @@ def run_cohort(seed: int, ecg: bool = True):
 
 
 def run_inputs(sim, seed: int, embeddings: bool):
-    """Covariate sets of the run (raw features; fusion embeddings out of fold), action, y, drug names and truth,
+    """Covariate sets of the run (prepared features; fusion embeddings out of fold), action, y, drug names and truth,
     drugs in the cohort's order (its reference arm named)."""
     from causalrx.encoders import get_encoder, out_of_fold_embeddings
-    from causalrx.report.representation import raw_covariates
+    from causalrx.report.representation import prepared_feature_table
 
     cohort = sim.cohort
     _, action, y, names = cohort_inputs(cohort, "efficacy")
-    sets = {"raw features": raw_covariates(cohort)}
+    sets = {"prepared features": prepared_feature_table(cohort, random_state=seed).to_numpy()}
     if embeddings:
         oof = out_of_fold_embeddings(get_encoder("fusion", random_state=seed, target="disease"), cohort, n_folds=3, random_state=seed)
         sets["fusion embedding (out of fold)"] = oof.Z
@@ -112,11 +113,11 @@ def accuracy_estimators(seed: int) -> dict:
     }
 
 
-def accuracy(seed: int, only=None, raw_only: bool = False) -> pd.DataFrame:
+def accuracy(seed: int, only=None, prepared_only: bool = False) -> pd.DataFrame:
     from sklearn.model_selection import train_test_split
 
     sim = run_cohort(seed)
-    sets, action, y, names, truth = run_inputs(sim, seed, embeddings=not raw_only)
+    sets, action, y, names, truth = run_inputs(sim, seed, embeddings=not prepared_only)
     ref = sim.cohort.reference_index
     train, test = train_test_split(np.arange(len(y)), test_size=0.3, random_state=seed, stratify=action)
     rows = []
@@ -142,9 +143,9 @@ def accuracy(seed: int, only=None, raw_only: bool = False) -> pd.DataFrame:
 
 def coverage_one(seed: int) -> list[dict]:
     warnings.filterwarnings("ignore")
-    sim = run_cohort(seed, ecg=False)  # ECG waveforms are not among the raw features: not simulated here
+    sim = run_cohort(seed, ecg=False)  # without ECG records (faster): the ATE needs no heart rate
     sets, action, y, names, truth = run_inputs(sim, seed, embeddings=False)
-    X, ref = sets["raw features"], sim.cohort.reference_index
+    X, ref = sets["prepared features"], sim.cohort.reference_index
     rows = []
     for name, est in {"DR-learner (forest), the run's": DRLearner(n_jobs=1, random_state=seed), "AIPW": AIPW(random_state=seed)}.items():
         cpu = time.process_time()
@@ -234,7 +235,7 @@ def main():
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
                         help="accuracy: these estimators only; their rows replace the same rows of the saved results")
-    parser.add_argument("--raw-only", action="store_true", help="accuracy: raw features only (no encoder)")
+    parser.add_argument("--prepared-only", action="store_true", help="accuracy: prepared features only (no encoder)")
     parser.add_argument("--from-csv", action="store_true", help="run nothing: print the tables of the saved results")
     args = parser.parse_args()
     acc_csv, cov_csv = RESULTS / "effects_accuracy.csv", RESULTS / "effects_coverage.csv"
@@ -243,8 +244,8 @@ def main():
             print(show(pd.read_csv(path)) if os.path.isfile(path) else f"{path}: not yet measured", end="\n\n")
         return
     if not args.skip_accuracy:
-        raw = accuracy(args.seed, args.only, args.raw_only)
-        if (args.only or args.raw_only) and os.path.isfile(acc_csv):
+        raw = accuracy(args.seed, args.only, args.prepared_only)
+        if (args.only or args.prepared_only) and os.path.isfile(acc_csv):
             saved = pd.read_csv(acc_csv)
             key = ["seed", "covariates", "estimator", "drug"]
             saved = saved[~saved.set_index(key).index.isin(raw.set_index(key).index)]

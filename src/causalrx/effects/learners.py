@@ -352,7 +352,7 @@ class DRLearner(_Learner):
     for :class:`CausalForest`: on large cohorts a small ``max_samples`` keeps fits fast.
 
     ``baseline`` centres the final stage (:class:`PlugInBaseline`): ``"auto"`` (default)
-    fits the forest on deviations from a cross-fitted T-learner for a continuous outcome
+    fits the forest on deviations from a cross-fitted, calibrated T-learner for a continuous outcome
     and on the raw pseudo-outcomes for a binary one; ``"t-learner"`` always, ``"none"``
     never, or give the per-arm regressor. The forest alone is flat beyond the data and
     badly wrong where one arm's outcome grows exponentially (IHDP, ``benchmarks/bench_ihdp.py``).

@@ -63,8 +63,9 @@ class PlugInBaseline(BaseEstimator):
     cannot average away. So each arm's baseline is calibrated: ``tau0_a(x) = m_a +
     slope_a (t_a(x) - m_a)``, where ``t_a`` are the T-learner's out-of-fold effects, ``m_a``
     their mean and ``slope_a`` the least-squares slope of doubly robust pseudo-outcomes on
-    them (cross-fitted logistic propensities, clipped at 0.05), held in [0, 1]; a training
-    patient's offset uses the slope fitted on the other folds. The slope
+    them (cross-fitted logistic propensities, clipped at 0.05), held in [0, 1]. A training
+    patient's own outcome reaches their offset only through these two numbers per arm,
+    fitted on all training patients (the T-learner effects themselves are out of fold). The slope
     is near 1 where the T-learner's effects carry signal (an exponential surface) and near
     0 where they do not, which leaves the forest an almost constant centre. ``slopes_``
     keeps them (the reference arm's is 0). Computed from the training outcomes only.
@@ -104,12 +105,10 @@ class PlugInBaseline(BaseEstimator):
         resid = (y - mu[rows, action]) / e[rows, action]
         got = np.eye(n_actions, dtype=bool)[action]
         psi = t + np.where(got, resid[:, None], 0.0) - np.where(got[:, [0]], resid[:, None], 0.0)  # DR pseudo-effects
-        offsets = np.zeros(n)
-        for train, test in folds:  # a training patient's offset: calibrated without their own outcome
-            means, slopes = self._calibration(t[train], psi[train])
-            offsets[test] = (means + slopes * (t[test] - means))[np.arange(len(test)), action[test]]
-        self.means_, self.slopes_ = self._calibration(t, psi)  # new patients
-        return offsets
+        # one calibration for training and new patients alike: slopes fitted per fold made
+        # the training offsets and the centre added back at prediction disagree (ATE noise)
+        self.means_, self.slopes_ = self._calibration(t, psi)
+        return self._calibrated(t)[rows, action]
 
     @staticmethod
     def _calibration(t: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

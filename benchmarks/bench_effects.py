@@ -12,8 +12,8 @@ true effects), the correlation with the true effects and the ATE error, with CPU
 
 Part 2 (coverage, ``effects_coverage.csv``): ``--coverage-seeds`` cohorts at the run's
 settings; the run's estimator (``DRLearner()``) and AIPW fitted on all patients' prepared
-features (cohorts simulated without ECG records); per seed and drug, whether the 95% ATE interval holds the cohort's true
-average effect. No setting is chosen from these figures.
+features (cohorts simulated without ECG records); per seed and drug, whether the 95% ATE
+interval holds the cohort's true average effect. No setting is chosen from these figures.
 
 Part 3 (scale): n = 100,000 patients, 6 drugs, 50 covariates; fit and effect time, peak
 memory and accuracy of the causal forest with a subsampling strategy (and, for

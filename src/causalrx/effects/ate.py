@@ -14,7 +14,7 @@ from scipy.special import ndtri
 
 from sklearn.base import clone
 
-from causalrx.effects.crossfit import make_folds
+from causalrx.effects.crossfit import dr_effect_scores, make_folds
 from causalrx.effects.estimate import EffectEstimate, check_effect_inputs, working_propensity
 from causalrx.effects.learners import FittedEffects
 from causalrx.effects.outcome import cross_fit_outcomes, default_regressor
@@ -114,10 +114,8 @@ class AIPW(_ATE):
         e = self._propensity(d, propensity)
         q = cross_fit_outcomes(d.X, d.action, d.y, d.n_actions, self.model_regression, per_action=self.per_action,
                                n_folds=self.n_folds, random_state=self.random_state)  # fmt: skip
-        onehot = np.eye(d.n_actions)[d.action]
-        psi = q + onehot * (d.y - q[np.arange(len(d.y)), d.action])[:, None] / e
         self._remember(d)
-        return psi - psi[:, :1], e, q
+        return dr_effect_scores(q, e, d.action, d.y), e, q
 
 
 @dataclass(kw_only=True, repr=False, eq=False)

@@ -57,3 +57,15 @@ def cross_fit_predict(
             out = np.empty((len(y),) + pred.shape[1:], dtype=float)
         out[test] = pred
     return out
+
+
+def dr_effect_scores(outcome: np.ndarray, propensity: np.ndarray, action: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Doubly robust (AIPW) scores of every drug versus the reference arm (column 0), (n, k).
+
+    ``outcome`` and ``propensity`` are the out-of-fold predictions (n, k) of each patient's
+    outcome and probability under every drug: ``q_a + 1{A = a} (y - q_A) / e_A``, minus the
+    reference arm's column. Their mean over patients is the ATE.
+    """
+    rows = np.arange(len(y))
+    psi = outcome + np.eye(outcome.shape[1])[action] * ((y - outcome[rows, action]) / propensity[rows, action])[:, None]
+    return psi - psi[:, :1]

@@ -81,14 +81,13 @@ class PlugInBaseline(BaseEstimator):
 
     def fit_offsets(self, X, action, y, n_actions: int) -> np.ndarray:
         """Fit the fold models; return each training patient's out-of-fold ``tau0`` for the drug they got (n,)."""
-        from causalrx.effects.crossfit import make_folds
+        from causalrx.effects.crossfit import dr_effect_scores, make_folds
 
         base = self.regressor if self.regressor is not None else default_outcome_model(self.random_state)
         self.models_ = []
         n = len(y)
         mu = np.zeros((n, n_actions))
-        folds = make_folds(n, self.n_folds, self.random_state, stratify=action)
-        for train, test in folds:
+        for train, test in make_folds(n, self.n_folds, self.random_state, stratify=action):
             models = []
             for a in range(n_actions):
                 rows = train[action[train] == a]
@@ -101,14 +100,10 @@ class PlugInBaseline(BaseEstimator):
         t = mu - mu[:, [0]]  # out-of-fold T-learner effects
         e = np.clip(PropensityModel(calibration=None, n_folds=self.n_folds, random_state=self.random_state)
                     .fit_predict(X, action, n_actions), 0.05, 1.0)  # fmt: skip
-        rows = np.arange(n)
-        resid = (y - mu[rows, action]) / e[rows, action]
-        got = np.eye(n_actions, dtype=bool)[action]
-        psi = t + np.where(got, resid[:, None], 0.0) - np.where(got[:, [0]], resid[:, None], 0.0)  # DR pseudo-effects
-        # one calibration for training and new patients alike: slopes fitted per fold made
-        # the training offsets and the centre added back at prediction disagree (ATE noise)
-        self.means_, self.slopes_ = self._calibration(t, psi)
-        return self._calibrated(t)[rows, action]
+        # one calibration for training and new patients alike, so that the offsets the final
+        # stage was fitted on and the centre added back at prediction agree
+        self.means_, self.slopes_ = self._calibration(t, dr_effect_scores(mu, e, action, y))
+        return self._calibrated(t)[np.arange(n), action]
 
     @staticmethod
     def _calibration(t: np.ndarray, psi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

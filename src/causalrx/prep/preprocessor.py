@@ -27,7 +27,7 @@ from sklearn.impute import KNNImputer
 from causalrx.data.io.vcf import x_nonpar
 from causalrx.data.schema import PATIENT_ID, Cohort, numeric_features
 from causalrx.exceptions import ValidationError
-from causalrx.prep.ecg import ecg_rhythm_features
+from causalrx.prep.ecg import RHYTHM_COLUMNS, ecg_rhythm_features
 from causalrx.prep.genotype import GenotypeQC
 from causalrx.prep.impute import LowRankImputer
 from causalrx.prep.proteomics import ComBat, log_intensities
@@ -184,7 +184,7 @@ class Preprocessor(TransformerMixin, BaseEstimator):
         has = pd.Index(np.asarray(ecg.patient_id).astype(str))
         keep = np.flatnonzero(has.isin(ids))
         if not len(keep):
-            return pd.DataFrame(columns=["heart_rate_bpm", "rr_sd_ms"], index=pd.Index([], name=PATIENT_ID), dtype=float)
+            return pd.DataFrame(columns=list(RHYTHM_COLUMNS), index=pd.Index([], name=PATIENT_ID), dtype=float)
         sub = type(ecg)(patient_id=np.asarray(ecg.patient_id)[keep], signals=ecg.signals[keep], fs=ecg.fs, leads=ecg.leads)
         return ecg_rhythm_features(sub)
 

@@ -54,9 +54,8 @@ def prepared_feature_table(cohort, random_state=0) -> pd.DataFrame:
     Indexed by patient id."""
     from causalrx.prep import Preprocessor
 
-    table = Preprocessor(random_state=random_state).fit(cohort).transform(cohort)
-    dosages = set(cohort.variants["variant_id"]) if cohort.variants is not None else set()
-    return table.loc[:, [c for c in table.columns if c not in dosages]]
+    prep = Preprocessor(random_state=random_state).fit(cohort)
+    return prep.transform(cohort).drop(columns=getattr(prep, "variants_kept_", []))
 
 
 def encode_and_estimate(sim: SimulatedCohort, encoder: str, *, folds: int = 3, target: str = "disease", random_state: int = 0,

@@ -39,6 +39,47 @@ def test_hand_computed_values():
     assert got == pytest.approx({"PDIS": pdis, "WPDIS": wpdis, "SequentialDR": (dr0 + dr1) / 2, "WDR": wdr})
 
 
+def test_variable_length_episodes_carry_their_last_weight():
+    """Episode 0 has one step, episode 1 three: after its end episode 0 stays in an absorbing
+    state with reward 0 and ratio 1, so its weight counts in the later normalisers."""
+    traj = Trajectories(
+        observations=np.zeros((4, 1)), action=np.array([1, 1, 0, 1]), reward=np.array([2.0, 1.0, 1.0, 4.0]),
+        episode_id=np.array([0, 1, 1, 1]), step=np.array([0, 0, 1, 2]), action_names=("a0", "a1"),
+        pscore=np.array([0.5, 0.5, 0.5, 0.8]),
+    )  # fmt: skip
+    dist = np.tile([0.2, 0.8], (4, 1))
+    q = np.array([[0.5, 1.5], [0.0, 1.0], [1.0, 2.0], [2.0, 3.0]])
+    # weights: episode 0: 1.6 (then carried: 1.6, 1.6); episode 1: 1.6, 1.6 * .2/.5 = .64, .64 * .8/.8 = .64
+    w0, w1 = np.array([1.6, 1.6, 1.6]), np.array([1.6, 0.64, 0.64])
+    r0, r1 = np.array([2.0, 0, 0]), np.array([1.0, 1.0, 4.0])
+    pdis = ((w0 * r0).sum() + (w1 * r1).sum()) / 2
+    wpdis = sum((w0[t] * r0[t] + w1[t] * r1[t]) / (w0[t] + w1[t]) for t in range(3))
+    v = (dist * q).sum(axis=1)
+    ql0, ql1 = np.array([q[0, 1], 0, 0]), np.array([q[1, 1], q[2, 0], q[3, 1]])
+    v0, v1 = np.array([v[0], 0, 0]), v[1:]
+    wp0, wp1 = np.array([1.0, 1.6, 1.6]), np.array([1.0, 1.6, 0.64])
+    dr = ((w0 * (r0 - ql0) + wp0 * v0).sum() + (w1 * (r1 - ql1) + wp1 * v1).sum()) / 2
+    wdr = sum((w0[t] * (r0[t] - ql0[t]) + w1[t] * (r1[t] - ql1[t])) / (w0[t] + w1[t])
+              + (wp0[t] * v0[t] + wp1[t] * v1[t]) / (wp0[t] + wp1[t]) for t in range(3))  # fmt: skip
+    got = {r.estimator: r.value for r in estimate_sequential(traj, dist, q, inference=Bootstrap(n_bootstrap=50, random_state=0))}
+    assert got == pytest.approx({"PDIS": pdis, "WPDIS": wpdis, "SequentialDR": dr, "WDR": wdr})
+
+
+def test_on_policy_variable_length_returns_the_mean_return():
+    """Logged by the target policy itself: every weight is 1, so WPDIS is the mean return, and so are the
+    DR estimators with a Q-model that does not depend on the action (V = Q of the logged drug)."""
+    traj = Trajectories(
+        observations=np.zeros((6, 1)), action=np.zeros(6, dtype=int), reward=np.array([1.0, 2.0, 3.0, 4.0, 0.0, 1.0]),
+        episode_id=np.array([0, 0, 0, 1, 2, 2]), step=np.array([0, 1, 2, 0, 0, 1]), action_names=("a0", "a1"),
+        pscore=np.full(6, 0.5),
+    )  # fmt: skip
+    dist = np.tile([0.5, 0.5], (6, 1))
+    q = np.repeat(np.random.default_rng(0).normal(size=(6, 1)), 2, axis=1)
+    got = {r.estimator: r.value for r in estimate_sequential(traj, dist, q, inference=Bootstrap(n_bootstrap=50, random_state=0))}
+    mean_return = (6.0 + 4.0 + 1.0) / 3
+    assert got == pytest.approx({"PDIS": mean_return, "WPDIS": mean_return, "SequentialDR": mean_return, "WDR": mean_return})
+
+
 def test_discounting():
     traj, dist, _ = tiny()
     value = PDIS(gamma=0.5).estimate(traj, dist, inference=Bootstrap(n_bootstrap=50)).value

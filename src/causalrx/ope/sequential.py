@@ -10,6 +10,11 @@ With per-step ratios ``rho_t = pi(a_t | s_t) / mu(a_t | s_t)`` and cumulative we
 * :class:`WDR` (weighted DR, Thomas & Brunskill 2016): the same with each step's weights
   self-normalised.
 
+Episodes of different lengths follow the standard convention: an episode that has ended
+stays in an absorbing state with reward 0 and importance ratio 1, so its last cumulative
+weight counts in every later step's normaliser (WPDIS, WDR) and contributes nothing to the
+numerators. On on-policy data every weight is then 1 and WPDIS is the mean return.
+
 Each is a smooth function of per-episode column means, so :mod:`causalrx.ope.inference`
 gives its intervals: resampling rows is resampling episodes. The diagnostics are those of
 the one-step estimators, computed on the final cumulative weight of every episode.
@@ -39,7 +44,8 @@ from causalrx.ope.inputs import WeightDiagnostics, check_action_dist, mask_viola
 
 @dataclass(frozen=True, eq=False)
 class EpisodeMatrices:
-    """Per-episode (n_episodes, T) matrices, zero-padded past each episode's end."""
+    """Per-episode (n_episodes, T) matrices. Past an episode's end, rewards and Q-values are 0
+    and the weights carry the episode's last cumulative weight (an absorbing state)."""
 
     reward: np.ndarray
     weight: np.ndarray  # cumulative w_t
@@ -80,8 +86,11 @@ def prepare_sequential(traj: Trajectories, action_dist, q_values=None, *, loggin
         raise PositivityError(f"pscore: {int((pscore <= 0).sum())} logged step(s) have probability 0")
     rho = _to_matrix(traj, dist[rows, traj.action] / pscore)
     present = _to_matrix(traj, np.ones(n)) > 0
-    weight = np.where(present, np.cumprod(np.where(present, rho, 1.0), axis=1), 0.0)
-    weight_prev = np.where(present, np.hstack([np.ones((len(weight), 1)), weight[:, :-1]]), 0.0)
+    # an episode that has ended sits in an absorbing state with reward 0 and ratio 1, so it
+    # carries its last weight into every later step's normaliser (a weight of 0 there
+    # would inflate the self-normalised estimators' later steps)
+    weight = np.cumprod(np.where(present, rho, 1.0), axis=1)
+    weight_prev = np.hstack([np.ones((len(weight), 1)), weight[:, :-1]])
     q_logged = v_policy = None
     if q_values is not None:
         q = np.asarray(q_values, dtype=float)
@@ -91,7 +100,7 @@ def prepare_sequential(traj: Trajectories, action_dist, q_values=None, *, loggin
     elif needs_q:
         raise ValidationError("q_values: this estimator needs the target policy's (N, k) Q-estimates (see FQE)")
     min_pscore = np.minimum.reduceat(pscore, traj.episode_starts)
-    diag = weight_diagnostics(weight[np.arange(len(weight)), present.sum(axis=1) - 1], min_pscore, mask_violation_rate=violation)
+    diag = weight_diagnostics(weight[:, -1], min_pscore, mask_violation_rate=violation)
     return EpisodeMatrices(reward=_to_matrix(traj, traj.reward), weight=weight, weight_prev=weight_prev, q_logged=q_logged,
                            v_policy=v_policy, propensity_source=source, diagnostics=diag)  # fmt: skip
 

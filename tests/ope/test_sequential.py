@@ -149,3 +149,34 @@ def test_errors_are_named():
         WDR().estimate(masked, dist, q)
     audited = PDIS().estimate(masked, dist, allow_mask_violation=True, inference=Bootstrap(n_bootstrap=20))
     assert audited.diagnostics.mask_violation_rate == 1.0
+
+
+def test_estimated_propensities_use_episode_folds():
+    """Each episode's covariates are its own (identical at every step) and its drug never changes: a
+    1-nearest-neighbour propensity model fitted on row folds would find a sibling step of the
+    same episode and give the logged drug probability ~1; episode folds never see the episode."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from causalrx.effects.crossfit import make_group_folds
+    from causalrx.effects.propensity import PropensityModel
+
+    rng = np.random.default_rng(0)
+    n_episodes, T = 200, 3
+    x = np.repeat(rng.normal(size=(n_episodes, 2)), T, axis=0)
+    action = np.repeat(rng.integers(0, 2, n_episodes), T)
+    episode = np.repeat(np.arange(n_episodes), T)
+    for train, test in make_group_folds(episode, 5, random_state=0):
+        assert not set(episode[train]) & set(episode[test])
+    model = PropensityModel(classifier=KNeighborsClassifier(1), calibration=None, random_state=0)
+    rows = model.fit_predict(x, action, 2)[np.arange(len(action)), action]
+    grouped = model.fit_predict(x, action, 2, groups=episode)[np.arange(len(action)), action]
+    assert rows.mean() > 0.95  # the leak the episode folds prevent
+    assert 0.35 < grouped.mean() < 0.65  # chance: the drug is random across episodes
+    traj = Trajectories(observations=x, action=action, reward=rng.normal(size=len(action)), episode_id=episode,
+                        step=np.tile(np.arange(T), n_episodes), action_names=("a0", "a1"))  # fmt: skip
+    m = prepare_sequential(traj, np.tile([0.5, 0.5], (len(action), 1)))
+    assert m.propensity_source == "estimated"
+    expected = PropensityModel(random_state=0).fit_predict(x, action, 2, groups=episode)[np.arange(len(action)), action]
+    np.testing.assert_allclose(m.weight[:, 0], 0.5 / expected[traj.episode_starts])
+    with pytest.raises(ValidationError, match="groups"):
+        model.fit_predict(x, action, 2, groups=episode[:-1])

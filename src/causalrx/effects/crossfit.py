@@ -31,6 +31,20 @@ def make_folds(n: int, n_folds: int, random_state, stratify: np.ndarray | None =
     return list(KFold(n_folds, shuffle=True, random_state=random_state).split(dummy))
 
 
+def make_group_folds(groups: np.ndarray, n_folds: int, random_state) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row index pairs of a shuffled K-fold split of the *groups* (e.g. episodes):
+    every row of a group falls in the same fold, so no unit is split between training and test."""
+    labels = np.unique(np.asarray(groups), return_inverse=True)[1]
+    n_groups = int(labels.max()) + 1 if len(labels) else 0
+    if n_groups < n_folds:
+        raise ValidationError(f"n_folds: {n_folds} folds need at least {n_folds} groups (episodes), got {n_groups}")
+    out = []
+    for _, test_groups in make_folds(n_groups, n_folds, random_state):
+        test = np.isin(labels, test_groups)
+        out.append((np.flatnonzero(~test), np.flatnonzero(test)))
+    return out
+
+
 def cross_fit_predict(
     estimator,
     X: np.ndarray,

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from causalrx.effects.crossfit import cross_fit_predict
+from causalrx.effects.crossfit import cross_fit_predict, make_folds, make_group_folds
 from causalrx.exceptions import ValidationError
 
 
@@ -45,8 +45,12 @@ class PropensityModel:
     clip: float = 1e-3
     random_state: int | None = None
 
-    def fit_predict(self, X: np.ndarray, action: np.ndarray, n_actions: int) -> np.ndarray:
-        """Cross-fitted probabilities, array (n, n_actions); sets ``n_clipped_``."""
+    def fit_predict(self, X: np.ndarray, action: np.ndarray, n_actions: int, *, groups: np.ndarray | None = None) -> np.ndarray:
+        """Cross-fitted probabilities, array (n, n_actions); sets ``n_clipped_``.
+
+        ``groups`` (n,) keeps the rows of one unit together: with episodes as groups, every
+        step of an episode is predicted by a model that saw none of that episode's steps.
+        """
         counts = np.bincount(action, minlength=n_actions)
         if (counts == 0).any():
             raise ValidationError(
@@ -61,7 +65,14 @@ class PropensityModel:
             proba[:, fitted.classes_] = fitted.predict_proba(X[test])
             return proba
 
-        proba = cross_fit_predict(model, X, action, predict, n_folds=self.n_folds, random_state=self.random_state, stratify=action)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (len(action),):
+                raise ValidationError(f"groups: expected one group label per row ({len(action)},), got shape {groups.shape}")
+            folds = make_group_folds(groups, self.n_folds, self.random_state)
+        else:
+            folds = make_folds(len(action), self.n_folds, self.random_state, stratify=action)
+        proba = cross_fit_predict(model, X, action, predict, folds=folds)
         low = proba < self.clip
         self.n_clipped_ = int(low.sum())
         proba = np.where(low, self.clip, proba)

@@ -210,7 +210,8 @@ def prepare(
         logging_dist = check_action_dist(logging_dist, n, k, "logging_dist")
         pscore, source = logging_dist[rows, feedback.action], "given"
     else:
-        model = PropensityModel() if propensity_model is None else propensity_model
+        # a fixed fold split: the same data give the same estimate (``propensity_model`` sets another)
+        model = PropensityModel(random_state=0) if propensity_model is None else propensity_model
         logging_dist = model.fit_predict(feedback.context, feedback.action, k)
         pscore, source = logging_dist[rows, feedback.action], "estimated"
     low_support = None

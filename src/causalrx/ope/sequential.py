@@ -64,8 +64,11 @@ def _to_matrix(traj: Trajectories, values: np.ndarray) -> np.ndarray:
 
 
 def prepare_sequential(traj: Trajectories, action_dist, q_values=None, *, logging_dist=None, needs_q=False,
-                       allow_mask_violation=False) -> EpisodeMatrices:  # fmt: skip
-    """Validate and compute the per-episode matrices shared by the sequential estimators."""
+                       allow_mask_violation=False, random_state=0) -> EpisodeMatrices:  # fmt: skip
+    """Validate and compute the per-episode matrices shared by the sequential estimators.
+
+    Without logged or given propensities, the logging policy is estimated out of fold with
+    folds of whole episodes (``random_state`` sets the split)."""
     if not isinstance(traj, Trajectories):
         raise ValidationError(f"trajectories: expected Trajectories, got {type(traj).__name__}")
     n, k = traj.n_steps, traj.n_actions
@@ -76,7 +79,9 @@ def prepare_sequential(traj: Trajectories, action_dist, q_values=None, *, loggin
         pscore, source = traj.pscore, "logged"
     else:
         if logging_dist is None:
-            logging_dist, source = PropensityModel().fit_predict(traj.observations, traj.action, k), "estimated"
+            logging_dist = PropensityModel(random_state=random_state).fit_predict(traj.observations, traj.action, k,
+                                                                          groups=traj.episode_index)
+            source = "estimated"
         else:
             logging_dist, source = check_action_dist(logging_dist, n, k, "logging_dist"), "given"
         pscore = logging_dist[rows, traj.action]
@@ -120,13 +125,13 @@ class _Sequential:
         raise NotImplementedError
 
     def estimate(self, trajectories: Trajectories, action_dist, q_values=None, *, inference=None, logging_dist=None,
-                 allow_mask_violation: bool = False) -> PolicyValue:  # fmt: skip
+                 allow_mask_violation: bool = False, random_state=0) -> PolicyValue:  # fmt: skip
         """Value of the target policy (its (N, k) distribution at every logged step), with a CI over episodes.
 
         ``inference`` defaults to a 1,000-resample percentile :class:`Bootstrap`.
         """
         m = prepare_sequential(trajectories, action_dist, q_values, logging_dist=logging_dist, needs_q=self.needs_q,
-                               allow_mask_violation=allow_mask_violation)  # fmt: skip
+                               allow_mask_violation=allow_mask_violation, random_state=random_state)  # fmt: skip
         return evaluate_sequential([self], m, inference)[0]
 
 
@@ -213,10 +218,11 @@ SEQUENTIAL_ESTIMATORS = (PDIS, WPDIS, SequentialDR, WDR)
 
 
 def estimate_sequential(trajectories: Trajectories, action_dist, q_values=None, estimators=None, *, inference=None,
-                        logging_dist=None, allow_mask_violation: bool = False) -> list[PolicyValue]:  # fmt: skip
+                        logging_dist=None, allow_mask_violation: bool = False, random_state=0) -> list[PolicyValue]:  # fmt: skip
     """Several sequential estimators for one target policy, validating once."""
     estimators = list(estimators) if estimators is not None else [
         cls() for cls in SEQUENTIAL_ESTIMATORS if q_values is not None or not cls.needs_q]  # fmt: skip
     m = prepare_sequential(trajectories, action_dist, q_values, logging_dist=logging_dist,
-                           needs_q=any(e.needs_q for e in estimators), allow_mask_violation=allow_mask_violation)  # fmt: skip
+                           needs_q=any(e.needs_q for e in estimators), allow_mask_violation=allow_mask_violation,
+                           random_state=random_state)  # fmt: skip
     return evaluate_sequential(estimators, m, inference)

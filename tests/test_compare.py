@@ -1,5 +1,7 @@
 """One call: cross-fit the learners, evaluate every policy, tabulate with the truth and regret."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,16 @@ def test_compare_errors():
         compare(logged, {})
     with pytest.raises(ValidationError, match="BanditFeedback or Trajectories"):
         compare(w.X, {"u": UniformPolicy(3)})
+
+
+def test_a_fitted_learner_is_used_as_given_with_a_warning():
+    w = make_world(n=600, seed=4)
+    logged = BanditFeedback(context=w.X, action=w.action, reward=w.reward, action_names=("ref", "d1", "d2"),
+                            pscore=w.propensity[np.arange(len(w.X)), w.action], mask=w.mask)  # fmt: skip
+    tree = PolicyTreeLearner(max_depth=2, random_state=0).fit(w.X, w.action, w.reward, mask=w.mask, n_actions=3)
+    with pytest.warns(UserWarning, match=r"policies\['tree'\]: a learner passed already fitted"):
+        result = compare(logged, {"tree": tree, "uniform": UniformPolicy(3)}, estimators=[IPS()])
+    assert result.policies["tree"] is tree  # evaluated as given, not refitted
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # unfitted learners and baselines raise no such warning
+        compare(logged, {"tree": PolicyTreeLearner(max_depth=2, random_state=0), "uniform": UniformPolicy(3)}, estimators=[IPS()])

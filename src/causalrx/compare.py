@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,7 +140,8 @@ def compare(
     policies : dict
         ``{name: policy}``. Unfitted learners (effect-greedy, trees, DR bandit, offline RL)
         are cross-fitted over ``n_folds`` folds of patients (episodes); fitted policies are
-        used as given; baselines that read other inputs take them from ``inputs[name]``
+        used as given (a fitted learner with a warning: it may have learned from the patients
+        it is scored on); baselines that read other inputs take them from ``inputs[name]``
         (e.g. a guideline reads patient fields).
     estimators : list, optional
         One-step: estimators of :mod:`causalrx.ope` (default all, with a cross-fitted
@@ -168,6 +170,10 @@ def compare(
         if not _is_fitted(policy):
             policy, fit_s = cross_fit_policy(policy, logged, mask, n_folds=n_folds, random_state=random_state,
                                              reference=None if problem is None else problem.reference)  # fmt: skip
+        elif hasattr(policy, "fit") and not isinstance(policy, CrossFittedPolicy):
+            warnings.warn(f"policies[{name!r}]: a learner passed already fitted is evaluated as given; if it learned from "
+                          "these patients its estimated value is optimistic (pass it unfitted to have it cross-fitted)",
+                          UserWarning, stacklevel=2)  # fmt: skip
         fitted[name] = policy
         if problem is not None and name not in (inputs or {}) and not isinstance(policy, CrossFittedPolicy):
             raw = policy.action_dist(problem).to_numpy()  # matched by drug name, in the problem's order

@@ -226,6 +226,16 @@ def test_mask_refusal_audit_and_positivity(tiny):
         warnings.simplefilter("ignore", OverlapWarning)
         given = IPS().estimate(no_ps, TARGET, logging_dist=logging)
     assert given.value == pytest.approx(1.6875) and given.propensity_source == "given"
+    from causalrx.ope import compare_policies
+
+    with pytest.raises(ValidationError, match="masked"):
+        compare_policies(fb, {"target": TARGET}, estimators=[IPS()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OverlapWarning)
+        table = compare_policies(fb, {"target": TARGET, "reference only": np.tile([1.0, 0.0], (4, 1))}, estimators=[IPS()],
+                                 allow_mask_violation=True).table.set_index("policy")  # fmt: skip
+    assert table.loc["target", "mask_violations"] == 0.25 and table.loc["reference only", "mask_violations"] == 0.0
+    assert table.loc["target", "value"] == pytest.approx(res.value)
 
 
 def test_estimated_propensity_is_reported_and_close():

@@ -33,6 +33,7 @@ def compare_policies(
     logging_dist=None,
     true_values: dict | None = None,
     plot_path: str | Path | None = None,
+    allow_mask_violation: bool = False,
 ) -> PolicyComparison:
     """Evaluate every policy ``{name: action_dist (n, k)}`` with every estimator.
 
@@ -42,11 +43,20 @@ def compare_policies(
 
     ``true_values`` (on simulated data) adds a ``true_value`` column and marks it on the
     plot. The forest plot is written to ``plot_path`` (PNG/PDF/SVG by suffix) if given.
+
+    A policy that puts mass on a drug the safety mask forbids is refused, unless
+    ``allow_mask_violation=True``: then it is evaluated (an audit, e.g. of the clinicians'
+    own choices against a rule file) and its rows carry ``mask_violations``, the share of
+    decisions with mass on a masked drug.
     """
     frames = []
     for name, dist in policies.items():
-        results = estimate_all(feedback, dist, estimated_rewards, estimators, inference=inference, logging_dist=logging_dist)
-        frames.append(result_rows(name, results))
+        results = estimate_all(feedback, dist, estimated_rewards, estimators, inference=inference, logging_dist=logging_dist,
+                               allow_mask_violation=allow_mask_violation)  # fmt: skip
+        frame = result_rows(name, results)
+        if allow_mask_violation:
+            frame["mask_violations"] = results[0].diagnostics.mask_violation_rate
+        frames.append(frame)
     table = add_true_values(pd.concat(frames, ignore_index=True), true_values)
     return PolicyComparison(table=table, plot_path=save_policy_plot(table, plot_path))
 

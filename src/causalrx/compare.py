@@ -146,7 +146,8 @@ def compare(
     estimators : list, optional
         One-step: estimators of :mod:`causalrx.ope` (default all, with a cross-fitted
         reward model); sequential: of :mod:`causalrx.ope.sequential` (default all, with
-        :class:`FQE` for the Q-model, whose own estimate is also reported).
+        Q-values cross-fitted by episode, :meth:`FQE.cross_fit_q_values` over ``n_folds``
+        folds; FQE fitted on all episodes is also reported as an estimator of its own).
     true_value : callable, optional
         ``true_value(name, policy) -> float`` on simulated data; adds ``true_value``, and with
         ``oracle_value`` the ``regret``.
@@ -183,7 +184,8 @@ def compare(
         if sequential:
             model = clone(fqe) if fqe is not None else FQE(random_state=random_state)
             fqe_value = model.estimate(logged, raw, inference=inference)
-            q_values = model.q_values(logged.observations, raw)
+            # the DR estimators score each episode with a Q-model that never saw it
+            q_values = model.cross_fit_q_values(logged, raw, n_folds=n_folds)
             results = estimate_sequential(logged, raw, q_values, estimators, inference=inference, allow_mask_violation=True)
             results.append(fqe_value)
         else:

@@ -180,3 +180,29 @@ def test_estimated_propensities_use_episode_folds():
     np.testing.assert_allclose(m.weight[:, 0], 0.5 / expected[traj.episode_starts])
     with pytest.raises(ValidationError, match="groups"):
         model.fit_predict(x, action, 2, groups=episode[:-1])
+
+
+def test_cross_fitted_q_values_never_see_the_episode_they_score(tmp_path, monkeypatch):
+    """Shifting the rewards of one fold's episodes changes the Q-values of the other fold (its
+    models learned from them) and leaves that fold's own Q-values exactly as they were."""
+    from causalrx.effects.crossfit import make_group_folds
+
+    monkeypatch.chdir(tmp_path)
+    traj = simulate(300, 3, BEHAVIOUR, np.random.default_rng(4))
+    dist = target_dist(traj, TARGET)
+    fqe = FQE(n_steps=300, random_state=0, device="cpu")
+    q = fqe.cross_fit_q_values(traj, dist)
+    (_, held), (_, other) = make_group_folds(traj.episode_index, 2, random_state=0)
+    shifted = Trajectories(observations=traj.observations, action=traj.action, reward=np.where(np.isin(np.arange(traj.n_steps), held),
+                           traj.reward + 10.0, traj.reward), episode_id=traj.episode_id, step=traj.step,
+                           action_names=traj.action_names, pscore=traj.pscore)  # fmt: skip
+    q_shifted = fqe.cross_fit_q_values(shifted, dist)
+    np.testing.assert_allclose(q_shifted[held], q[held], rtol=1e-5, atol=1e-5)
+    assert (q_shifted[other] - q[other]).mean() > 5  # learned from the shifted episodes
+    truth = true_value(TARGET, 3)
+    dr = SequentialDR().estimate(traj, dist, q, inference=Bootstrap(n_bootstrap=200, random_state=0))
+    assert abs(dr.value - truth) / truth < 0.10 and dr.lower < dr.value < dr.upper
+    fqe_value = FQE(n_steps=300, random_state=0, device="cpu").estimate(traj, dist)
+    assert np.isnan(fqe_value.diagnostics.ess) and np.isnan(fqe_value.diagnostics.max_weight)  # no weights, none shown
+    with pytest.raises(ValidationError, match="n_folds"):
+        fqe.cross_fit_q_values(traj, dist, n_folds=1)

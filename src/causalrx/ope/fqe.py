@@ -27,7 +27,7 @@ from causalrx.data.feedback import Trajectories
 from causalrx.exceptions import ValidationError, seed_from
 from causalrx.ope.estimators import PolicyValue
 from causalrx.ope.inference import Bootstrap
-from causalrx.ope.inputs import check_action_dist, weight_diagnostics
+from causalrx.ope.inputs import check_action_dist, no_weights
 from causalrx.policy.offline_rl import import_d3rlpy, noop_logger, quiet_d3rlpy
 
 
@@ -153,6 +153,31 @@ class FQE:
         obs = np.asarray(observations, dtype=float)
         return self._q(self.model_, self._inputs(obs, action_dist), len(action_dist[0]))
 
+    def cross_fit_q_values(self, trajectories: Trajectories, action_dist, *, n_folds: int = 2) -> np.ndarray:
+        """Out-of-fold Q(s, a), (N, k): each episode's steps are scored by an FQE fitted on the other folds' episodes.
+
+        This is the Q-model the doubly robust sequential estimators (:class:`~causalrx.ope.sequential.SequentialDR`,
+        :class:`~causalrx.ope.sequential.WDR`) should use: a Q-model fitted on the episodes it
+        scores makes their per-episode terms depend on each other through it, and their
+        intervals too narrow. The folds are of whole episodes (``random_state`` sets them);
+        the fold models are not kept.
+        """
+        from causalrx.effects.crossfit import make_group_folds
+
+        if not isinstance(trajectories, Trajectories):
+            raise ValidationError(f"trajectories: expected Trajectories, got {type(trajectories).__name__}")
+        traj, k = trajectories, trajectories.n_actions
+        dist = check_action_dist(action_dist, traj.n_steps, k)
+        obs, q = traj.observations, np.zeros((traj.n_steps, k))
+        base = seed_from(self.random_state)
+        for f, (train, test) in enumerate(make_group_folds(traj.episode_index, n_folds, self.random_state)):
+            sub = _subset(traj, train)
+            fold = FQE(**{name: getattr(self, name) for name in self.__dataclass_fields__})
+            fold.mean_, fold.scale_ = obs[train].mean(axis=0), obs[train].std(axis=0) + 1e-8
+            model = fold._fit_one(sub, dist[train], base + f + 1)
+            q[test] = fold._q(model, fold._inputs(obs[test], dist[test]), k)
+        return q
+
     def estimate(self, trajectories: Trajectories, action_dist, *, inference=None) -> PolicyValue:
         """Fit (if not fitted on these data) and return the value ``mean V(s_0)`` with its interval."""
         dist = check_action_dist(action_dist, trajectories.n_steps, trajectories.n_actions)
@@ -171,7 +196,7 @@ class FQE:
         return PolicyValue(
             estimator=self.name, value=float(v0.mean()), lower=lower, upper=upper, std_error=se, alpha=self.alpha, interval=label,
             n_rounds=len(starts), propensity_source="not used", params={"gamma": self.gamma, "n_steps": self.n_steps},
-            diagnostics=weight_diagnostics(np.ones(len(starts)), np.ones(len(starts))),
+            diagnostics=no_weights(len(starts)),
         )  # fmt: skip
 
     def _refit_interval(self, traj: Trajectories, dist: np.ndarray):
@@ -181,16 +206,19 @@ class FQE:
         for b in range(self.n_refits):
             chosen = rng.integers(0, traj.n_episodes, traj.n_episodes)
             rows = np.concatenate([np.flatnonzero(episode == e) for e in chosen])
-            sub = Trajectories(
-                observations=traj.observations[rows], action=traj.action[rows], reward=traj.reward[rows],
-                episode_id=np.repeat(np.arange(len(chosen)), np.bincount(episode)[chosen]), step=traj.step[rows],
-                action_names=traj.action_names,
-            )  # fmt: skip
+            sub = _subset(traj, rows, episode_id=np.repeat(np.arange(len(chosen)), np.bincount(episode)[chosen]))
             fqe = self._fit_one(sub, dist[rows], b + 1)
             x = self._inputs(traj.observations[starts], dist[starts])
             values.append(float((dist[starts] * self._q(fqe, x, traj.n_actions)).sum(axis=1).mean()))
         lower, upper = np.quantile(values, [self.alpha / 2, 1 - self.alpha / 2])
         return float(lower), float(upper), float(np.std(values, ddof=1))
+
+
+def _subset(traj: Trajectories, rows: np.ndarray, episode_id=None) -> Trajectories:
+    """The given rows (whole episodes, in order) as Trajectories; ``episode_id`` relabels them (a bootstrap's repeats)."""
+    return Trajectories(observations=traj.observations[rows], action=traj.action[rows], reward=traj.reward[rows],
+                        episode_id=traj.episode_id[rows] if episode_id is None else episode_id, step=traj.step[rows],
+                        action_names=traj.action_names)  # fmt: skip
 
 
 def _fingerprint(trajectories: Trajectories, dist: np.ndarray) -> str:

@@ -63,6 +63,14 @@ class WeightDiagnostics:
         return pd.DataFrame([row])
 
 
+def no_weights(n_rounds: int) -> WeightDiagnostics:
+    """Diagnostics of an estimator that uses no importance weights (FQE, DM): every weight figure is NaN, not a
+    flattering effective sample size of n from weights of one."""
+    nan = float("nan")
+    return WeightDiagnostics(n_rounds=int(n_rounds), ess=nan, max_weight=nan, mean_weight=nan, weight_percentiles={},
+                             share_low_pscore=nan, low_pscore=nan)  # fmt: skip
+
+
 def weight_diagnostics(w, pscore, *, low_pscore=0.01, min_ess_ratio=0.1, mask_violation_rate=None, target_mass_low_support=None):
     n = len(w)
     top = float(w.max()) if n else 0.0

@@ -1,26 +1,85 @@
 """One convention for parallelism: how many CPUs this process may use, and what ``n_jobs`` means.
 
 ``n_jobs=None`` (the default everywhere) means every CPU the process may use: its CPU
-affinity (cgroups, ``taskset``, a scheduler's allocation), not the machine's core count.
+affinity (``taskset``, cpusets, a scheduler's allocation) and its cgroup CPU quota (a
+container limited to 2 CPUs on a 64-core host may use 2), not the machine's core count.
 A positive integer is that many workers; ``-1`` is the same as ``None`` and ``-2`` one
 fewer, as in joblib. Callers that already run in parallel pass ``n_jobs=1`` to what they
 call, so pools are never nested.
+
+Torch's intra-op threads default to the host's cores; :func:`limit_torch_threads` (called
+before every torch fit: encoders, neural CATE learners, offline RL, FQE) lowers them to
+the CPUs available, and never raises them, so a worker of a parallel pool (which joblib
+starts with one thread per worker) stays single-threaded.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
+from pathlib import Path
 
 from causalrx.exceptions import ValidationError
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_limit(root: Path | None = None) -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (e.g. 1.5), or None when unlimited or unknown.
+
+    Reads cgroup v2 ``cpu.max`` (``"<quota> <period>"`` or ``"max <period>"``), else cgroup v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota -1: unlimited).
+    """
+    root = CGROUP_ROOT if root is None else Path(root)
+
+    def read(path: Path) -> str | None:
+        try:
+            return path.read_text().strip()
+        except OSError:
+            return None
+
+    v2 = read(root / "cpu.max")
+    if v2 is not None:
+        parts = v2.split()
+        if len(parts) == 2 and parts[0] != "max":
+            try:
+                return max(float(parts[0]) / float(parts[1]), 0.0) or None
+            except ValueError:
+                return None
+        return None
+    for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        quota, period = read(root / folder / "cpu.cfs_quota_us"), read(root / folder / "cpu.cfs_period_us")
+        if quota is not None and period is not None:
+            try:
+                q, p = float(quota), float(period)
+            except ValueError:
+                return None
+            return q / p if q > 0 and p > 0 else None
+    return None
+
+
 def available_cpus() -> int:
-    """CPUs this process may run on (its affinity), at least 1."""
+    """CPUs this process may run on: its affinity, capped by its cgroup CPU quota (rounded up), at least 1."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, cpus)
+
+
+def limit_torch_threads() -> int:
+    """Lower torch's intra-op threads to :func:`available_cpus` (never raise them); returns the count in use."""
+    import torch
+
+    n = min(torch.get_num_threads(), available_cpus())
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return n
 
 
 def resolve_n_jobs(n_jobs, name: str = "n_jobs") -> int:

@@ -317,7 +317,19 @@ class _Learner(FittedEffects):
         return ite if centre is None else ite + centre
 
     def _all_arms(self, X):
-        """Effects of working drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,)."""
+        """Effects of working drugs 1..k-1: ite, lower, upper (n, k-1) and (ate, ate_lower, ate_upper) (k-1,).
+
+        EconML models give every drug's contrast with the reference arm (treatment 0) and its
+        variance in one pass (``const_marginal_effect_inference``), which is an order of
+        magnitude cheaper for a forest than asking per drug for the effect, its interval and
+        the average's interval (three passes each)."""
+        m = self.model_
+        if self.has_intervals and hasattr(m, "const_marginal_effect_inference"):
+            inference, n = m.const_marginal_effect_inference(X), len(X)
+            te = inference.point_estimate.reshape(n, -1)
+            lo, hi = (bound.reshape(n, -1) for bound in inference.conf_int(alpha=self.alpha))
+            ate_lo, ate_hi = inference.population_summary(alpha=self.alpha).conf_int_mean()
+            return te, lo, hi, (te.mean(axis=0), np.ravel(ate_lo), np.ravel(ate_hi))
         arms = [self._arm(X, a) for a in range(1, self.n_actions_)]
         stack = [np.column_stack([arm[j] for arm in arms]) for j in range(3)]
         return (*stack, tuple(np.array([arm[3][j] for arm in arms]) for j in range(3)))
@@ -424,14 +436,6 @@ class CausalForest(_Learner):
             discrete_treatment=True, cv=self.n_folds, n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
             max_samples=self.max_samples, n_jobs=resolve_n_jobs(self.n_jobs), random_state=self.random_state,
         )  # fmt: skip
-
-    def _all_arms(self, X):
-        """Every drug in one pass over the forest (its marginal effects are the per-drug contrasts)."""
-        m = self.model_
-        te = m.const_marginal_effect(X)
-        lo, hi = m.const_marginal_effect_interval(X, alpha=self.alpha)
-        ate_lo, ate_hi = m.const_marginal_ate_interval(X, alpha=self.alpha)
-        return te, lo, hi, (te.mean(axis=0), np.ravel(ate_lo), np.ravel(ate_hi))
 
 
 @dataclass(kw_only=True, repr=False, eq=False)

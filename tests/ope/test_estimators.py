@@ -189,6 +189,46 @@ def test_tuning_rules_pick_parameters():
         select_parameter(lambda c: columns[c], noisy_bias, np.array([1.0]), 1000, "aic")
 
 
+@pytest.mark.parametrize("estimator, fixed, rule", [(SwitchDR(tuning="slope"), "tau", "slope"),
+                                                   (DRos(tuning="slope"), "lambda", "slope"), (SwitchDR(), "tau", "mse")])
+def test_tuned_estimators_repeat_their_choice_in_every_resample(estimator, fixed, rule):
+    """The tuned point estimate is unchanged, and each bootstrap resample re-runs the choice (on the full data's
+    grid): checked resample by resample against select_parameter on the resampled rounds."""
+    from causalrx.ope import select_parameter
+    from causalrx.ope.estimators import _candidates, _results, prepare
+
+    rng = np.random.default_rng(1)
+    n = 400
+    pscore = np.exp(rng.uniform(np.log(0.02), np.log(0.9), n))  # heavy-tailed weights: an unstable choice
+    action = (rng.random(n) < 0.5).astype(int)
+    reward = rng.normal(1.0, 1.0, n) + 0.3 * (pscore < 0.1)
+    target = np.tile([0.2, 0.8], (n, 1))
+    q = np.full((n, 2), 1.0)
+    fb = BanditFeedback(context=np.zeros((n, 1)), action=action, reward=reward, action_names=("ref", "drug"), pscore=pscore)
+    p = prepare(fb, target, q, needs_rewards=True)
+    tuned = _results([estimator], p, NormalInterval())[0]
+    chosen = tuned.params[fixed]
+    at_choice = type(estimator)(**{("lambda_" if fixed == "lambda" else fixed): chosen}).estimate(fb, target, q)
+    assert tuned.value == pytest.approx(at_choice.value)
+    columns, combine, _ = estimator.columns(p)
+    boot = Bootstrap(n_bootstrap=40, random_state=3)
+    grid = _candidates(p.weight)
+    counts = [np.random.Generator(np.random.PCG64(s)).multinomial(n, np.full(n, 1 / n), size=min(25, 40 - 25 * i))
+              for i, s in enumerate(np.random.SeedSequence(3).spawn(2))]  # the resamples Bootstrap draws
+    replicate = combine(boot.replicate_means(columns))
+    transform = (lambda w, c: (w <= c) * w) if fixed == "tau" else (lambda w, c: w if np.isinf(c) else c * w / (w**2 + c))
+    by_hand, picks = [], set()
+    for rows in (np.repeat(np.arange(n), c) for block in counts for c in block):
+        w, base, res = p.weight[rows], p.q_policy[rows], (p.reward - p.q_logged)[rows]
+        pick, _ = select_parameter(lambda c: base + transform(w, c) * res, lambda c: (w - transform(w, c)) * res, grid, n, rule)
+        picks.add(pick)
+        by_hand.append((base + transform(w, pick) * res).mean())
+    np.testing.assert_allclose(replicate, by_hand, rtol=1e-9, atol=1e-12)
+    assert len(picks) > 1  # the choice does vary between resamples here
+    assert _results([estimator], p, Bootstrap(n_bootstrap=400, random_state=0))[0].upper != pytest.approx(
+        at_choice.upper, abs=1e-9)
+
+
 def test_overlap_warning_object():
     n = 200
     pscore = np.full(n, 0.5)

@@ -8,7 +8,12 @@ columns, so every estimator gets a normal and a bootstrap interval from one code
 
 Estimators with a clipping or shrinkage parameter accept a number or ``None`` to choose it
 from the data, by estimated MSE with a high-confidence bias bound (default, conservative) or
-by SLOPE (see :func:`select_parameter`).
+by SLOPE (see :func:`select_parameter`). Their intervals account for that choice: the
+columns of a tuned estimator hold every candidate's terms, so a bootstrap repeats the choice
+in every resample (on the grid of candidates chosen from the full data), and where a
+normal interval was asked for, a tuned estimator gets this 1,000-resample bootstrap instead
+(its ``interval`` label says so), because the delta method would treat the chosen
+parameter as fixed.
 """
 
 from __future__ import annotations
@@ -118,9 +123,18 @@ def _results(estimators, p: Prepared, inference) -> list[PolicyValue]:
 
     combines = [sliced(c, offsets[i], offsets[i + 1]) for i, (_, c, _) in enumerate(built)]
     intervals = inference.interval(stacked, combines)
+    labels = [inference.name] * len(estimators)
+    if isinstance(inference, NormalInterval):
+        # a normal interval treats a tuned clipping/shrinkage parameter as fixed; a bootstrap
+        # that repeats the choice in every resample does not (same level, fixed seed)
+        boot = Bootstrap(n_bootstrap=1000, alpha=inference.alpha, random_state=0)
+        for i, (cols, combine, _) in enumerate(built):
+            if isinstance(combine, _TunedCombine):
+                intervals[i] = boot.interval(cols, [combine])[0]
+                labels[i] = f"{boot.name}, repeating the tuning"
     means = stacked.mean(axis=0)
     out = []
-    for est, combine, (_, _, params), (lower, upper, se) in zip(estimators, combines, built, intervals):
+    for est, combine, (_, _, params), (lower, upper, se), label in zip(estimators, combines, built, intervals, labels):
         value = float(combine(means))
         if not np.isfinite([value, lower, upper, se]).all():
             i = int(np.argmax(p.weight))
@@ -131,7 +145,7 @@ def _results(estimators, p: Prepared, inference) -> list[PolicyValue]:
         out.append(
             PolicyValue(
                 estimator=est.name, value=float(combine(means)), lower=lower, upper=upper, std_error=se,
-                alpha=inference.alpha, interval=inference.name, n_rounds=len(p.weight),
+                alpha=inference.alpha, interval=label, n_rounds=len(p.weight),
                 propensity_source=p.propensity_source, params=params, diagnostics=p.diagnostics,
             )  # fmt: skip
         )
@@ -291,6 +305,11 @@ def _corrected(p: Prepared, base, residual, transform, param, rule, key):
     """Columns of ``base + transform(w, param) * residual``, with ``param`` tuned when None.
 
     The per-round bias of the transformation is ``(w - transform(w, param)) * residual``.
+    A tuned estimator returns, for every candidate, the columns its choice is made from
+    (the candidate's terms, their squares, its bias terms and their squares); its combine
+    function repeats the choice from their means. So the point estimate is the tuned one,
+    and a bootstrap repeats the tuning in every resample: its interval accounts for the
+    data-driven choice instead of treating the chosen parameter as fixed.
     """
 
     def make(c):
@@ -300,7 +319,46 @@ def _corrected(p: Prepared, base, residual, transform, param, rule, key):
         return (p.weight - transform(p.weight, c)) * residual
 
     chosen, params = _resolve(param, rule, make, bias_terms, p, key)
-    return make(chosen)[:, None], _first, params
+    if param is not None:
+        return make(chosen)[:, None], _first, params
+    candidates = _candidates(p.weight)
+    blocks = []
+    for c in candidates:
+        col, d = make(c), bias_terms(c)
+        blocks += [col, col**2, d, d**2]
+    return np.column_stack(blocks), _TunedCombine(len(p.weight), len(candidates), rule), params
+
+
+@dataclass(frozen=True)
+class _TunedCombine:
+    """The tuned estimate as a function of per-candidate column means (see :func:`_corrected`), vectorised over resamples."""
+
+    n: int
+    n_candidates: int
+    rule: str
+    alpha: float = 0.05
+
+    def __call__(self, means: np.ndarray) -> np.ndarray:
+        m = means.reshape(*means.shape[:-1], self.n_candidates, 4)
+        values, second, bias, bias2 = m[..., 0], m[..., 1], m[..., 2], m[..., 3]
+        scale = self.n / max(self.n - 1, 1)
+        ses = np.sqrt(np.maximum(second - values**2, 0.0) * scale / self.n)
+        chosen = _choose(values, ses, bias, np.sqrt(np.maximum(bias2 - bias**2, 0.0) * scale / self.n), self.rule, self.alpha)
+        return np.take_along_axis(values, chosen[..., None], axis=-1)[..., 0]
+
+
+def _choose(values, ses, bias_mean, bias_se, rule: str, alpha: float = 0.05) -> np.ndarray:
+    """Index of the chosen candidate along the last axis (candidates increasing, the last = no clipping); see
+    :func:`select_parameter`."""
+    if rule == "slope":
+        # from the unbiased end, the running intersection of the intervals value +/- 2 se
+        lo = np.flip(np.maximum.accumulate(np.flip(values - 2 * ses, -1), axis=-1), -1)
+        hi = np.flip(np.minimum.accumulate(np.flip(values + 2 * ses, -1), axis=-1), -1)
+        return values.shape[-1] - (lo <= hi).sum(axis=-1)  # once empty, it stays empty
+    if rule == "mse":
+        bound = np.abs(bias_mean) + ndtri(1 - alpha / 2) * bias_se  # 0 without clipping: its bias terms are 0
+        return np.argmin(bound**2 + ses**2, axis=-1)
+    raise ValidationError(f"tuning: expected 'slope' or 'mse', got {rule!r}")
 
 
 # ------------------------------------------------------------------------- tuning
@@ -330,23 +388,15 @@ def select_parameter(make, bias_terms, candidates, n: int, rule: str = "slope", 
         values.append(col.mean())
         ses.append(col.std(ddof=1) / np.sqrt(n))
     values, ses = np.array(values), np.array(ses)
-    if rule == "slope":
-        lo, hi = -np.inf, np.inf
-        chosen = len(candidates) - 1
-        for i in range(len(candidates) - 1, -1, -1):
-            lo, hi = max(lo, values[i] - 2 * ses[i]), min(hi, values[i] + 2 * ses[i])
-            if lo > hi:
-                break
-            chosen = i
-        score = np.full(len(candidates), np.nan)
-    elif rule == "mse":
-        z = ndtri(1 - alpha / 2)
-        bias = np.array([abs(d.mean()) + z * d.std(ddof=1) / np.sqrt(n) if np.isfinite(c) else 0.0
-                         for c, d in ((c, bias_terms(c)) for c in candidates)])  # fmt: skip
-        score = bias**2 + ses**2
-        chosen = int(np.argmin(score))
-    else:
+    if rule not in ("slope", "mse"):
         raise ValidationError(f"tuning: expected 'slope' or 'mse', got {rule!r}")
+    terms = [bias_terms(c) for c in candidates] if rule == "mse" else [np.zeros(1)] * len(candidates)
+    bias_mean = np.array([d.mean() for d in terms])
+    bias_se = np.array([d.std(ddof=1) / np.sqrt(n) if len(d) > 1 else 0.0 for d in terms])
+    chosen = int(_choose(values, ses, bias_mean, bias_se, rule, alpha))
+    score = np.full(len(candidates), np.nan)
+    if rule == "mse":
+        score = (np.abs(bias_mean) + ndtri(1 - alpha / 2) * bias_se) ** 2 + ses**2
     table = pd.DataFrame({"candidate": candidates, "value": values, "std_error": ses, "score": score})
     return float(candidates[chosen]), table
 

@@ -4,10 +4,13 @@ One-step estimators (:class:`IPS`, :class:`SNIPS`, :class:`DM`, :class:`DR`, :cl
 :class:`SwitchDR`, :class:`DRos`) share one interface,
 ``Estimator(...).estimate(feedback, action_dist, estimated_rewards=None, inference=...)``,
 returning a :class:`PolicyValue` with a confidence interval (:class:`NormalInterval` or
-:class:`Bootstrap`) and :class:`WeightDiagnostics`.
+:class:`Bootstrap`) and :class:`WeightDiagnostics`. :func:`lower_bound` gives one-sided high-confidence bounds
+and :func:`select_policy` chooses among candidate policies by value or bound
+(:mod:`causalrx.ope.confidence`).
 """
 
 from causalrx.ope.audit import MaskAudit, audit
+from causalrx.ope.confidence import LowerBound, Selection, lower_bound, select_policy
 from causalrx.ope.constraints import ConstraintReport, constraint_report
 from causalrx.ope.compare import PolicyComparison, compare_policies, plot_policy_values
 from causalrx.ope.estimators import (
@@ -20,5 +23,6 @@ from causalrx.ope.reward_model import RewardModel
 __all__ = [
     "ALL_ESTIMATORS", "Bootstrap", "ConstraintReport", "constraint_report", "DM", "DR", "DRos", "IPS", "MaskAudit", "NormalInterval", "OverlapWarning",
     "PolicyComparison", "PolicyValue", "RewardModel", "SNDR", "SNIPS", "SwitchDR", "WeightDiagnostics", "audit",
-    "compare_policies", "estimate_all", "plot_policy_values", "select_parameter",
+    "compare_policies", "estimate_all", "plot_policy_values", "select_parameter", "LowerBound", "Selection", "lower_bound",
+    "select_policy",
 ]  # fmt: skip

@@ -130,7 +130,7 @@ def test_fqe_is_within_10_percent_of_the_true_value(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     horizon, truth = 3, true_value(TARGET, 3)
     traj = simulate(1000, horizon, BEHAVIOUR, np.random.default_rng(3))
-    result = FQE(n_steps=1500, random_state=0, device="cpu").estimate(traj, target_dist(traj, TARGET))
+    result = FQE(n_steps=1500, n_refits=0, random_state=0, device="cpu").estimate(traj, target_dist(traj, TARGET))
     assert abs(result.value - truth) / truth < 0.10
     assert result.lower <= result.value <= result.upper
     assert not any(tmp_path.iterdir())  # no d3rlpy_logs written
@@ -202,7 +202,24 @@ def test_cross_fitted_q_values_never_see_the_episode_they_score(tmp_path, monkey
     truth = true_value(TARGET, 3)
     dr = SequentialDR().estimate(traj, dist, q, inference=Bootstrap(n_bootstrap=200, random_state=0))
     assert abs(dr.value - truth) / truth < 0.10 and dr.lower < dr.value < dr.upper
-    fqe_value = FQE(n_steps=300, random_state=0, device="cpu").estimate(traj, dist)
+    fqe_value = FQE(n_steps=300, n_refits=0, random_state=0, device="cpu").estimate(traj, dist)
     assert np.isnan(fqe_value.diagnostics.ess) and np.isnan(fqe_value.diagnostics.max_weight)  # no weights, none shown
     with pytest.raises(ValidationError, match="n_folds"):
         fqe.cross_fit_q_values(traj, dist, n_folds=1)
+
+
+def test_fqe_refit_interval_includes_the_q_models_error(tmp_path, monkeypatch):
+    """The default interval comes from refits on bootstrap resamples of episodes: wider than the bootstrap of
+    V(s0) alone (which leaves the Q-model's error out), centred on the estimate, and it holds the true value."""
+    monkeypatch.chdir(tmp_path)
+    traj = simulate(300, 3, BEHAVIOUR, np.random.default_rng(5))
+    dist = target_dist(traj, TARGET)
+    refit = FQE(n_steps=400, n_refits=8, random_state=0, device="cpu").estimate(traj, dist)
+    only_v0 = FQE(n_steps=400, n_refits=0, random_state=0, device="cpu").estimate(traj, dist)
+    assert refit.value == pytest.approx(only_v0.value)  # the same full-data fit
+    assert "Q-model error included" in refit.interval and "not included" in only_v0.interval
+    assert refit.upper - refit.lower > only_v0.upper - only_v0.lower
+    assert refit.value - refit.lower == pytest.approx(refit.upper - refit.value)
+    assert refit.lower <= true_value(TARGET, 3) <= refit.upper
+    with pytest.raises(ValidationError, match="n_refits"):
+        FQE(n_steps=50, n_refits=1, device="cpu").estimate(traj, dist)

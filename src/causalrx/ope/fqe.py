@@ -7,10 +7,12 @@ implementation is switched to :class:`ExpectedDiscreteFQEImpl`, whose Bellman ta
 stochastic clinician model, a masked tree) can be evaluated. The value is the mean over
 episodes of ``V(s_0) = sum_a pi(a | s_0) Q(s_0, a)``.
 
-Its interval: with ``n_refits = 0`` (default) a bootstrap over episodes of ``V(s_0)``,
-which reflects the spread of initial states but not the error of the fitted Q-function;
-``n_refits = B`` refits FQE on B bootstrap resamples of episodes (a full bootstrap, B times
-the cost).
+Its interval: ``n_refits = B`` (default 20) refits FQE on B bootstrap resamples of
+episodes and gives the normal interval ``value +/- z sd`` with ``sd`` the spread of the
+refitted values, so it includes the error of the fitted Q-function (B + 1 fits in all).
+``n_refits = 0`` is B times cheaper and bootstraps ``V(s_0)`` over episodes only: it
+reflects the spread of initial states but not the Q-model's error (two fits on the same
+data can differ by more than that interval is wide), and its label says so.
 
 References
 ----------
@@ -22,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtri
 
 from causalrx.data.feedback import Trajectories
 from causalrx.exceptions import ValidationError, seed_from
@@ -76,7 +79,8 @@ class FQE:
         Discount (1.0: undiscounted finite-horizon return).
     hidden_units : tuple of int
     n_refits : int
-        Bootstrap refits for the interval (0: bootstrap of V(s_0) only; see module docs).
+        Bootstrap refits over episodes for the interval (default 20; 0: a bootstrap of
+        V(s_0) only, which leaves out the Q-model's error; see the module docs).
     alpha : float
         1 - coverage of the interval.
     device : str
@@ -90,7 +94,7 @@ class FQE:
     target_update_interval: int = 100
     gamma: float = 1.0
     hidden_units: tuple[int, ...] = (64, 64)
-    n_refits: int = 0
+    n_refits: int = 20
     alpha: float = 0.05
     device: str = "auto"
     random_state: int | None = None
@@ -188,8 +192,10 @@ class FQE:
         v0 = (dist[starts] * q0).sum(axis=1)
         inference = Bootstrap(random_state=self.random_state, alpha=self.alpha) if inference is None else inference
         if self.n_refits > 0:
-            lower, upper, se = self._refit_interval(trajectories, dist)
-            label = f"bootstrap refits ({self.n_refits})"
+            se = self._refit_sd(trajectories, dist)
+            z = float(ndtri(1 - self.alpha / 2))
+            lower, upper = float(v0.mean() - z * se), float(v0.mean() + z * se)
+            label = f"normal, sd of {self.n_refits} bootstrap refits over episodes (Q-model error included)"
         else:
             lower, upper, se = inference.interval(v0[:, None], [lambda m: m[..., 0]])[0]
             label = f"{inference.name} of V(s0) (Q-model error not included)"
@@ -199,19 +205,25 @@ class FQE:
             diagnostics=no_weights(len(starts)),
         )  # fmt: skip
 
-    def _refit_interval(self, traj: Trajectories, dist: np.ndarray):
+    def _refit_sd(self, traj: Trajectories, dist: np.ndarray) -> float:
+        """Standard deviation of the value over FQE refits on bootstrap resamples of whole episodes."""
+        if not isinstance(self.n_refits, (int, np.integer)) or self.n_refits < 2:
+            raise ValidationError(f"n_refits: expected 0 or an integer >= 2 (refits for the interval), got {self.n_refits!r}")
         rng = np.random.default_rng(self.random_state)
-        episode = traj.episode_index
-        starts, values = traj.episode_starts, []
+        base = seed_from(self.random_state)
+        starts, lengths = traj.episode_starts, np.bincount(traj.episode_index)
+        values = []
         for b in range(self.n_refits):
             chosen = rng.integers(0, traj.n_episodes, traj.n_episodes)
-            rows = np.concatenate([np.flatnonzero(episode == e) for e in chosen])
-            sub = _subset(traj, rows, episode_id=np.repeat(np.arange(len(chosen)), np.bincount(episode)[chosen]))
-            fqe = self._fit_one(sub, dist[rows], b + 1)
-            x = self._inputs(traj.observations[starts], dist[starts])
-            values.append(float((dist[starts] * self._q(fqe, x, traj.n_actions)).sum(axis=1).mean()))
-        lower, upper = np.quantile(values, [self.alpha / 2, 1 - self.alpha / 2])
-        return float(lower), float(upper), float(np.std(values, ddof=1))
+            size = lengths[chosen]
+            first = np.cumsum(size) - size  # where each resampled episode begins in the resample
+            rows = np.repeat(starts[chosen], size) + np.arange(size.sum()) - np.repeat(first, size)
+            sub = _subset(traj, rows, episode_id=np.repeat(np.arange(len(chosen)), size))
+            fqe = self._fit_one(sub, dist[rows], base + b + 1)
+            s0 = starts[chosen]  # the resample's own initial states: their spread is part of the value's error
+            x = self._inputs(traj.observations[s0], dist[s0])
+            values.append(float((dist[s0] * self._q(fqe, x, traj.n_actions)).sum(axis=1).mean()))
+        return float(np.std(values, ddof=1))
 
 
 def _subset(traj: Trajectories, rows: np.ndarray, episode_id=None) -> Trajectories:

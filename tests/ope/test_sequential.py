@@ -223,3 +223,20 @@ def test_fqe_refit_interval_includes_the_q_models_error(tmp_path, monkeypatch):
     assert refit.lower <= true_value(TARGET, 3) <= refit.upper
     with pytest.raises(ValidationError, match="n_refits"):
         FQE(n_steps=50, n_refits=1, device="cpu").estimate(traj, dist)
+
+
+def test_a_column_constant_in_the_training_episodes_keeps_out_of_fold_q_values_finite(tmp_path, monkeypatch):
+    """A flag seen in one episode only is constant in the other fold's training episodes: standardising it by its
+    standard deviation (~0) would turn the held-out episode's value into ~1e8 and its Q-values into nonsense."""
+    from causalrx.policy.offline_rl import standardisation
+
+    monkeypatch.chdir(tmp_path)
+    traj = simulate(200, 3, BEHAVIOUR, np.random.default_rng(6))
+    flag = (traj.episode_index == 7).astype(float)[:, None]
+    flagged = Trajectories(observations=np.hstack([traj.observations, flag]), action=traj.action, reward=traj.reward,
+                           episode_id=traj.episode_id, step=traj.step, action_names=traj.action_names, pscore=traj.pscore)  # fmt: skip
+    q = FQE(n_steps=200, random_state=0, device="cpu").cross_fit_q_values(flagged, target_dist(flagged, TARGET))
+    assert np.isfinite(q).all() and np.abs(q).max() < 20  # returns of 3 visits are about 0-6
+    mean, scale = standardisation(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    np.testing.assert_allclose(mean, [2.0, 5.0])
+    np.testing.assert_allclose(scale, [1.0, 1.0])  # std 1 for the first column; the constant one keeps 1

@@ -31,7 +31,7 @@ from causalrx.exceptions import ValidationError, seed_from
 from causalrx.ope.estimators import PolicyValue
 from causalrx.ope.inference import Bootstrap
 from causalrx.ope.inputs import check_action_dist, no_weights
-from causalrx.policy.offline_rl import import_d3rlpy, noop_logger, quiet_d3rlpy
+from causalrx.policy.offline_rl import import_d3rlpy, noop_logger, quiet_d3rlpy, standardisation
 
 
 def _expected_fqe_class():
@@ -144,7 +144,7 @@ class FQE:
             raise ValidationError(f"n_steps: expected a positive integer, got {self.n_steps!r}")
         dist = check_action_dist(action_dist, trajectories.n_steps, trajectories.n_actions)
         obs = trajectories.observations
-        self.mean_, self.scale_ = obs.mean(axis=0), obs.std(axis=0) + 1e-8
+        self.mean_, self.scale_ = standardisation(obs)
         seed = seed_from(self.random_state)
         self.model_ = self._fit_one(trajectories, dist, seed)
         self.fitted_on_ = _fingerprint(trajectories, dist)  # a digest, not the episodes: FQE keeps no patient rows
@@ -177,7 +177,7 @@ class FQE:
         for f, (train, test) in enumerate(make_group_folds(traj.episode_index, n_folds, self.random_state)):
             sub = _subset(traj, train)
             fold = FQE(**{name: getattr(self, name) for name in self.__dataclass_fields__})
-            fold.mean_, fold.scale_ = obs[train].mean(axis=0), obs[train].std(axis=0) + 1e-8
+            fold.mean_, fold.scale_ = standardisation(obs[train])
             model = fold._fit_one(sub, dist[train], base + f + 1)
             q[test] = fold._q(model, fold._inputs(obs[test], dist[test]), k)
         return q

@@ -38,6 +38,15 @@ from causalrx.policy.base import PolicyBase, as_covariates, as_mask
 ALGORITHMS = ("cql", "bcq", "nfq", "dqn")
 
 
+def standardisation(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and scales for standardising observations; a column constant in the training
+    episodes keeps scale 1, so a new patient whose value differs stays finite (dividing by a
+    standard deviation of ~0 would blow their input up by 1e8)."""
+    obs = np.asarray(obs, dtype=float)
+    std = obs.std(axis=0)
+    return obs.mean(axis=0), np.where(std > 1e-12, std, 1.0)
+
+
 def import_d3rlpy():
     """d3rlpy, imported without the deprecation notice that its ``gym`` dependency prints to
     stderr on first import (causalrx never uses gym); anything else written there is kept."""
@@ -234,7 +243,7 @@ class OfflineRLPolicy(PolicyBase):
         if self.n_steps < 1:
             raise ValidationError(f"n_steps: expected a positive integer, got {self.n_steps!r}")
         obs = trajectories.observations
-        self.mean_, self.scale_ = obs.mean(axis=0), obs.std(axis=0) + 1e-8
+        self.mean_, self.scale_ = standardisation(obs)
         self.n_actions_ = k = trajectories.n_actions
         x = self._inputs(obs, trajectories.mask if mask is None else mask)
         with quiet_d3rlpy():

@@ -55,3 +55,17 @@ def test_torch_threads_are_lowered_never_raised(tmp_path, monkeypatch):
         assert torch.get_num_threads() == min(2, len(os.sched_getaffinity(0)))
     finally:
         torch.set_num_threads(before)
+
+
+def test_blas_and_openmp_pools_are_lowered_to_the_quota(tmp_path, monkeypatch):
+    import numpy  # noqa: F401  (loads BLAS)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
+    try:
+        monkeypatch.setattr(parallel, "CGROUP_ROOT", tmp_path)
+        (tmp_path / "cpu.max").write_text("100000 100000")
+        assert parallel.limit_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    finally:
+        threadpool_limits(limits=before)

@@ -30,6 +30,9 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from causalrx.parallel import limit_threads
+
+        limit_threads()  # thread pools sized to the CPUs this process may use (affinity, cgroup quota)
         try:
             return command(*args, **kwargs)
         except ValidationError as err:

@@ -7,10 +7,11 @@ A positive integer is that many workers; ``-1`` is the same as ``None`` and ``-2
 fewer, as in joblib. Callers that already run in parallel pass ``n_jobs=1`` to what they
 call, so pools are never nested.
 
-Torch's intra-op threads default to the host's cores; :func:`limit_torch_threads` (called
-before every torch fit: encoders, neural CATE learners, offline RL, FQE) lowers them to
-the CPUs available, and never raises them, so a worker of a parallel pool (which joblib
-starts with one thread per worker) stays single-threaded.
+Torch's intra-op threads and the BLAS/OpenMP pools default to the host's cores;
+:func:`limit_threads` (called by every ``causalrx`` command and before every torch fit:
+encoders, neural CATE learners, offline RL, FQE) lowers them to the CPUs available, and
+never raises them, so a worker of a parallel pool (which joblib starts with one thread per
+worker) stays single-threaded.
 """
 
 from __future__ import annotations
@@ -70,6 +71,23 @@ def available_cpus() -> int:
     if quota is not None:
         cpus = min(cpus, math.ceil(quota))
     return max(1, cpus)
+
+
+def limit_threads() -> int:
+    """Lower the BLAS and OpenMP thread pools (threadpoolctl) and torch's threads to :func:`available_cpus`,
+    never raising them; returns that count. Every ``causalrx`` command and every torch fit calls it:
+    a pool sized from the host's cores (OpenBLAS and OpenMP ignore a cgroup quota) would
+    oversubscribe a container's CPUs."""
+    import sys
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    n = available_cpus()
+    if any(pool.get("num_threads", 0) > n for pool in threadpool_info()):
+        threadpool_limits(limits=n)
+    if "torch" in sys.modules:
+        limit_torch_threads()
+    return n
 
 
 def limit_torch_threads() -> int:

@@ -84,10 +84,10 @@ class TrainConfig:
 
 def resolve_device(device: str) -> torch.device:
     """The torch device for ``"auto"``, ``"cpu"`` or ``"cuda"``; every torch fit calls it first, so it also
-    lowers torch's CPU threads to the CPUs this process may use (:func:`causalrx.parallel.limit_torch_threads`)."""
-    from causalrx.parallel import limit_torch_threads
+    lowers torch's and BLAS's CPU threads to the CPUs this process may use (:func:`causalrx.parallel.limit_threads`)."""
+    from causalrx.parallel import limit_threads
 
-    limit_torch_threads()
+    limit_threads()
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)

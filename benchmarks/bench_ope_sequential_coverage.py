@@ -42,30 +42,35 @@ RESULTS = Path(__file__).resolve().parent / "results"
 HORIZON = 4
 
 
-def cohort(seed: int, episodes: int):
-    """(simulation, static context, mask, logged trajectories) as in ``bench_policies.py``'s multi-visit part."""
+def cohort(seed: int, episodes: int, columns: list[str] | None = None):
+    """(simulation, static context, mask, logged trajectories, context columns) as in ``bench_policies.py``'s
+    multi-visit part. ``columns`` fixes the context's columns (a category absent from a cohort is a column of
+    zeros there), so that a policy fitted on one cohort reads every other."""
     sim = simulate_cohort(n=episodes, n_drugs=4, random_state=seed, ecg=False, horizon=HORIZON)
     table = sim.cohort.feature_table()
-    keep = [not ("snp" in c or c.startswith(("proteomics.P", "genomics.CYP2C19_dip"))) for c in table.columns]
-    context = sim.default_context()[:, np.r_[keep, True]]
+    names = [c for c in table.columns if not ("snp" in c or c.startswith(("proteomics.P", "genomics.CYP2C19_dip")))]
+    full = pd.DataFrame(sim.default_context(), columns=[*table.columns, "baseline_severity"])
+    columns = [*names, "baseline_severity"] if columns is None else columns
+    context = full.reindex(columns=columns, fill_value=0.0).to_numpy()
     mask = RuleSet.default().evaluate(sim.cohort).allowed
     traj = dataclasses.replace(sim.trajectories(context), mask=np.repeat(mask, HORIZON, axis=0))
-    return sim, context, mask, traj
+    return sim, context, mask, traj, columns
 
 
-def target_policies(episodes: int) -> dict:
-    """The fixed targets; the learned one is fitted on an independent cohort (seed 0) and never refitted."""
-    sim, _, _, traj = cohort(0, episodes)
+def target_policies(episodes: int) -> tuple[dict, list[str]]:
+    """The fixed targets and the context columns; the learned one is fitted on an independent cohort (seed 0) and
+    never refitted."""
+    sim, _, _, traj, columns = cohort(0, episodes)
     tree = PolicyTreeLearner(max_depth=3, random_state=0).fit(traj.observations, traj.action, traj.reward, mask=traj.mask,
                                                               n_actions=traj.n_actions)  # fmt: skip
     return {"uniform (allowed drugs)": UniformPolicy(traj.n_actions),
             "standard care": ReferencePolicy(traj.n_actions, reference=sim.cohort.reference_index),
-            "policy tree (learned, greedy)": tree}  # fmt: skip
+            "policy tree (learned, greedy)": tree}, columns  # fmt: skip
 
 
-def one_seed(seed: int, episodes: int, policies: dict, fqe_steps: int, refits: int) -> list[dict]:
+def one_seed(seed: int, episodes: int, policies: dict, columns: list[str], fqe_steps: int, refits: int) -> list[dict]:
     warnings.filterwarnings("ignore")
-    sim, context, mask, traj = cohort(seed, episodes)
+    sim, context, mask, traj, _ = cohort(seed, episodes, columns)
     rows = []
     for name, policy in policies.items():
         start = time.process_time()
@@ -100,14 +105,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "ope_sequential_coverage.csv")
     args = parser.parse_args()
-    policies = target_policies(args.episodes)
+    policies, columns = target_policies(args.episodes)
     work = Parallel(n_jobs=resolve_n_jobs(args.jobs), return_as="generator_unordered")(
-        delayed(one_seed)(s, args.episodes, policies, args.fqe_steps, args.refits) for s in range(1, args.seeds + 1))
+        delayed(one_seed)(s, args.episodes, policies, columns, args.fqe_steps, args.refits) for s in range(1, args.seeds + 1))
     rows = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for result in tqdm(work, total=args.seeds, desc="seeds"):
         rows += result
+        pd.DataFrame(rows).to_csv(args.out, index=False)  # kept as it grows: an interrupted run keeps its seeds
     raw = pd.DataFrame(rows).sort_values(["estimator", "policy", "seed"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     raw.to_csv(args.out, index=False)
     pd.set_option("display.width", 220)
     print(f"{args.seeds} seeds x {len(policies)} target policies, {args.episodes} episodes x {HORIZON} visits; FQE {args.fqe_steps} "

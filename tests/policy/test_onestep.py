@@ -150,3 +150,6 @@ def test_bad_inputs_are_named(world):
         PolicyTreeLearner().action_dist(world.X)
     with pytest.raises(ValidationError, match="reward"):
         DRPolicyLearner().fit(world.X, world.action, world.reward[:-1])
+    tree = PolicyTreeLearner(max_depth=1, random_state=0).fit(world.X, world.action, world.reward, mask=world.mask, n_actions=3)
+    with pytest.raises(ValidationError, match=rf"X: PolicyTreeLearner was fitted on {world.X.shape[1]} covariate columns, got"):
+        tree.action_dist(world.X[:, :-1], world.mask)

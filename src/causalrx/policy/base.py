@@ -114,6 +114,7 @@ def fits_problem(fit):
             self.feature_names_in_ = np.asarray(names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
+        self.n_covariates_ = int(np.shape(X)[1]) if np.ndim(X) == 2 else None
         return fitted
 
     return wrapper
@@ -168,6 +169,10 @@ def on_problem(method):
                     mask = mask.reindex(X.index.to_numpy())
             if isinstance(X, pd.DataFrame) and getattr(self, "feature_names_in_", None) is not None:
                 X = X.iloc[:, label_positions("X.columns", X.columns.astype(str), self.feature_names_in_, "covariate")]
+            expected = getattr(self, "n_covariates_", None)
+            if expected is not None and np.ndim(X) == 2 and np.shape(X)[1] != expected:
+                raise ValidationError(f"X: {type(self).__name__} was fitted on {expected} covariate columns, got {np.shape(X)[1]}; "
+                                      "give the patients' covariates in the columns it learned from")  # fmt: skip
             return method(self, X, mask)
         problem = X
         if mask is not None:

@@ -109,3 +109,24 @@ def test_selection_by_bound_refuses_masked_and_keeps_the_baseline_without_eviden
     rewards = np.full((60, 2), 0.45)
     assert select_policy(small, few, rewards, estimator=DR(), method="bootstrap").table["lower_bound"].notna().all()
     assert lower_bound(small, small_drug, rewards).estimator == "DR" and lower_bound(small, small_drug).estimator == IPS.name
+
+
+def test_sequential_lower_bounds_by_hand_and_over_seeds():
+    from causalrx.ope.confidence import sequential_lower_bound
+    from causalrx.ope.sequential import PDIS, prepare_sequential
+    from tests.ope.toy_mdp import simulate, target_dist, true_value
+
+    behaviour, target = np.array([0.5, 0.5]), np.array([0.2, 0.9])
+    traj = simulate(300, 3, behaviour, np.random.default_rng(0))
+    dist = target_dist(traj, target)
+    per_episode = PDIS().columns(prepare_sequential(traj, dist))[0][:, 0]
+    got = sequential_lower_bound(traj, dist, estimator=PDIS(), alpha=0.05)
+    expected = per_episode.mean() - student_t.ppf(0.95, 299) * per_episode.std(ddof=1) / np.sqrt(300)
+    assert got.value == pytest.approx(per_episode.mean()) and got.lower_bound == pytest.approx(expected)
+    truth, held = true_value(target, 3), 0
+    for seed in range(60):
+        t = simulate(300, 3, behaviour, np.random.default_rng(100 + seed))
+        held += sequential_lower_bound(t, target_dist(t, target), method="bootstrap", n_bootstrap=300, random_state=seed).lower_bound <= truth
+    assert held >= 54  # a one-sided 95% bound (WPDIS) holds in at least 90% of 60 cohorts
+    with pytest.raises(ValidationError, match="method"):
+        sequential_lower_bound(traj, dist, method="bernstein")

@@ -10,7 +10,7 @@ and :func:`select_policy` chooses among candidate policies by value or bound
 """
 
 from causalrx.ope.audit import MaskAudit, audit
-from causalrx.ope.confidence import LowerBound, Selection, lower_bound, select_policy
+from causalrx.ope.confidence import LowerBound, Selection, lower_bound, select_policy, sequential_lower_bound
 from causalrx.ope.constraints import ConstraintReport, constraint_report
 from causalrx.ope.compare import PolicyComparison, compare_policies, plot_policy_values
 from causalrx.ope.estimators import (
@@ -24,5 +24,5 @@ __all__ = [
     "ALL_ESTIMATORS", "Bootstrap", "ConstraintReport", "constraint_report", "DM", "DR", "DRos", "IPS", "MaskAudit", "NormalInterval", "OverlapWarning",
     "PolicyComparison", "PolicyValue", "RewardModel", "SNDR", "SNIPS", "SwitchDR", "WeightDiagnostics", "audit",
     "compare_policies", "estimate_all", "plot_policy_values", "select_parameter", "LowerBound", "Selection", "lower_bound",
-    "select_policy",
+    "select_policy", "sequential_lower_bound",
 ]  # fmt: skip

@@ -10,13 +10,16 @@ selection rule that does not pick a policy merely because its estimate was lucky
   (approximate; any estimator of :mod:`causalrx.ope.estimators`);
 * ``"bootstrap"``: the ``alpha`` quantile of the vectorised bootstrap (approximate; any
   estimator, a tuned one repeating its tuning in every resample);
-* ``"bernstein"``: the empirical Bernstein bound of Maurer & Pontil (2009) on importance-
+* (one-step only) ``"bernstein"``: the empirical Bernstein bound of Maurer & Pontil (2009) on importance-
   weighted rewards truncated at ``c`` (Thomas, Theocharous & Ghavamzadeh 2015). It holds
   in finite samples, whatever the distribution, given the true logging propensities and
   the reward range: ``X_i = w_i (r_i - r_min)`` is non-negative with mean
   ``V(pi) - r_min``, and ``min(X_i, c)`` is bounded in ``[0, c]`` with a mean no larger,
   so its lower bound is one for ``V(pi)``. ``c`` is chosen on a random ``1/20`` of the rounds
   (maximising the bound they predict), and the bound is computed on the rest.
+
+:func:`sequential_lower_bound` gives the t and bootstrap bounds of the multi-visit estimators
+(PDIS, WPDIS, sequential DR, WDR), resampling whole episodes.
 
 :func:`select_policy` scores each candidate by its estimated value or its lower bound,
 refuses candidates that put mass on masked drugs, and (``baseline=``) keeps the baseline,
@@ -145,6 +148,35 @@ def lower_bound(feedback, action_dist, estimated_rewards=None, *, method: str = 
     p = prepare(feedback, action_dist, estimated_rewards, needs_rewards=est.needs_rewards, logging_dist=logging_dist,
                 allow_mask_violation=allow_mask_violation)  # fmt: skip
     columns, combine, params = est.columns(p)
+    return _bound(est.name, columns, combine, method, alpha, n_bootstrap, random_state, params)
+
+
+def sequential_lower_bound(trajectories, action_dist, q_values=None, *, estimator=None, method: str = "t", alpha: float = 0.05,
+                           logging_dist=None, n_bootstrap: int = 2000, allow_mask_violation: bool = False,
+                           random_state=0) -> LowerBound:  # fmt: skip
+    """A one-sided ``1 - alpha`` lower bound of a policy's value on multi-visit episodes.
+
+    ``estimator`` is one of :mod:`causalrx.ope.sequential` (default :class:`~causalrx.ope.sequential.WDR`
+    with ``q_values``, e.g. :meth:`~causalrx.ope.fqe.FQE.cross_fit_q_values`, else
+    :class:`~causalrx.ope.sequential.WPDIS`); ``method`` is ``"t"`` (Student t on the
+    episodes' influence values) or ``"bootstrap"`` (the ``alpha`` quantile over resampled
+    episodes). Both are approximate, as for :func:`lower_bound`.
+    """
+    from causalrx.ope.sequential import WDR, WPDIS, prepare_sequential
+
+    if method not in ("t", "bootstrap"):
+        raise ValidationError(f"method: expected 't' or 'bootstrap' for episodes, got {method!r}")
+    if not 0 < alpha < 0.5:
+        raise ValidationError(f"alpha: expected a level in (0, 0.5) for a one-sided bound, e.g. 0.05, got {alpha!r}")
+    est = estimator if estimator is not None else (WDR() if q_values is not None else WPDIS())
+    m = prepare_sequential(trajectories, action_dist, q_values, logging_dist=logging_dist, needs_q=est.needs_q,
+                           allow_mask_violation=allow_mask_violation, random_state=random_state)  # fmt: skip
+    columns, combine = est.columns(m)
+    return _bound(est.name, columns, combine, method, alpha, n_bootstrap, random_state, {"gamma": est.gamma})
+
+
+def _bound(name, columns, combine, method, alpha, n_bootstrap, random_state, params) -> LowerBound:
+    """The t or bootstrap lower bound of ``combine(column means)``."""
     value = float(combine(columns.mean(axis=0)))
     n = len(columns)
     if method == "t":
@@ -154,7 +186,7 @@ def lower_bound(feedback, action_dist, estimated_rewards=None, *, method: str = 
         means = Bootstrap(n_bootstrap=n_bootstrap, random_state=random_state).replicate_means(columns)
         replicate = np.asarray(combine(means), dtype=float)
         bound = float(np.quantile(replicate[np.isfinite(replicate)], alpha))
-    return LowerBound(estimator=est.name, value=value, lower_bound=bound, alpha=alpha, method=method, n_rounds=n, params=params)
+    return LowerBound(estimator=name, value=value, lower_bound=bound, alpha=alpha, method=method, n_rounds=n, params=params)
 
 
 @dataclass(frozen=True)
@@ -211,4 +243,4 @@ def select_policy(feedback, policies: dict, estimated_rewards=None, *, criterion
     return Selection(chosen=chosen, table=table, criterion=criterion)
 
 
-__all__ = ["LowerBound", "Selection", "bernstein_lower_bound", "lower_bound", "select_policy"]
+__all__ = ["LowerBound", "Selection", "bernstein_lower_bound", "lower_bound", "select_policy", "sequential_lower_bound"]

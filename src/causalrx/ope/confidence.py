@@ -47,7 +47,7 @@ from scipy.stats import t as student_t
 from causalrx.exceptions import ValidationError
 from causalrx.ope.estimators import DR, IPS
 from causalrx.ope.inference import Bootstrap, influence_values
-from causalrx.ope.inputs import prepare
+from causalrx.ope.inputs import mask_violation_rate, prepare
 
 METHODS = ("t", "bootstrap", "bernstein")
 
@@ -222,7 +222,7 @@ def select_policy(feedback, policies: dict, estimated_rewards=None, *, criterion
     mask = getattr(feedback, "mask", None)
     for name, dist in policies.items():
         dist = np.asarray(dist, dtype=float)
-        masked = mask is not None and bool(((dist * ~mask).sum(axis=1) > 1e-12).any())
+        masked = bool(mask_violation_rate(dist, mask, True, "") or 0.0)  # the audit's own test of mass on a masked drug
         lb = lower_bound(feedback, dist, estimated_rewards, method=method, estimator=estimator, alpha=alpha,
                          reward_range=reward_range, logging_dist=logging_dist, allow_mask_violation=True,
                          random_state=random_state)  # fmt: skip

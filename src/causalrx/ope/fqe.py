@@ -21,6 +21,7 @@ Le HM, Voloshin C, Yue Y. Batch policy learning under constraints. ICML 2019.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,7 +177,7 @@ class FQE:
         base = seed_from(self.random_state)
         for f, (train, test) in enumerate(make_group_folds(traj.episode_index, n_folds, self.random_state)):
             sub = _subset(traj, train)
-            fold = FQE(**{name: getattr(self, name) for name in self.__dataclass_fields__})
+            fold = dataclasses.replace(self)  # same settings, its own standardisation
             fold.mean_, fold.scale_ = standardisation(obs[train])
             model = fold._fit_one(sub, dist[train], base + f + 1)
             q[test] = fold._q(model, fold._inputs(obs[test], dist[test]), k)

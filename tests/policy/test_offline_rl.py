@@ -38,6 +38,21 @@ def test_mask_enters_the_bellman_target_and_the_choice(algorithm, tmp_path, monk
     assert not any(tmp_path.iterdir())  # no d3rlpy_logs
 
 
+@pytest.mark.parametrize("algorithm", ["dqn", "cql"])
+def test_mask_as_input_only_backs_up_the_forbidden_drug_but_never_chooses_it(algorithm, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    traj = two_step()
+    mask = np.ones((traj.n_steps, 2), bool)
+    mask[traj.step == 1, 1] = False
+    policy = OfflineRLPolicy(algorithm=algorithm, n_steps=600, batch_size=128, target_update_interval=50, conservative_weight=0.1,
+                             masked_target=False, device="cpu", random_state=0).fit(traj, mask=mask)  # fmt: skip
+    q = policy.q_values(traj.observations, mask)
+    first = traj.step == 0
+    # the target takes the forbidden paying drug at the second visit: Q(step 0, a1) = 1 + 1
+    assert abs(q[first, 1].mean() - 2.0) < 0.4
+    assert (policy.predict(traj.observations, mask)[~first] == 0).all()
+
+
 @pytest.fixture(scope="module")
 def episodes():
     sim = simulate_cohort(n=1200, n_drugs=4, random_state=1, ecg=False, horizon=4)

@@ -100,11 +100,15 @@ def _masked_qlearning_classes():
         def compute_target(self, batch):
             with torch.no_grad():
                 x = batch.next_observations
+                allowed = self._allowed(x)
+                if not getattr(self, "masked_target_", True):  # mask as an input only: the target may pick any drug
+                    allowed = torch.ones_like(allowed)
                 if isinstance(self, DoubleDQNImpl):
-                    action = self.inner_predict_best_action(x)
+                    allowed = self._support(x, allowed)
+                    values = self._q_func_forwarder.compute_expected_q(x)
                 else:
                     values = self._targ_q_func_forwarder.compute_expected_q(x)
-                    action = values.masked_fill(~self._allowed(x), float("-inf")).argmax(dim=1)
+                action = values.masked_fill(~allowed, float("-inf")).argmax(dim=1)
                 return self._targ_q_func_forwarder.compute_target(x, action, reduction="min")
 
     class MaskedDQNImpl(_Masked, DQNImpl):
@@ -187,6 +191,11 @@ class OfflineRLPolicy(PolicyBase):
         BCQ's imitator threshold (actions whose behaviour probability is below this share
         of the most likely one are not chosen).
     target_update_interval : int
+    masked_target : bool
+        ``True`` (default): the Bellman target maximises over the drugs allowed at the next
+        visit, so values never count on a drug the patient may not get. ``False``: the mask is
+        an input column only and the target maximises over every drug (plain d3rlpy); the
+        final choice is masked either way.
     device : str
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     log_dir : str, optional
@@ -204,6 +213,7 @@ class OfflineRLPolicy(PolicyBase):
     conservative_weight: float = 1.0
     action_flexibility: float = 0.3
     target_update_interval: int = 200
+    masked_target: bool = True
     device: str = "auto"
     log_dir: str | None = None
     progress: bool = False
@@ -257,6 +267,7 @@ class OfflineRLPolicy(PolicyBase):
             algo.build_with_dataset(dataset)
         algo.impl.__class__ = masked_impl_class(type(algo.impl))
         algo.impl.n_mask_ = k
+        algo.impl.masked_target_ = bool(self.masked_target)
         logger = noop_logger() if self.log_dir is None else d3rlpy.logging.FileAdapterFactory(root_dir=self.log_dir)
         with quiet_d3rlpy():
             algo.fit(dataset, n_steps=self.n_steps, n_steps_per_epoch=self.n_steps, logger_adapter=logger,

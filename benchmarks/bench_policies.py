@@ -1,20 +1,30 @@
-"""Policies on the simulator: true value, off-policy estimates with CIs, regret, mask violations, fit time.
+"""Policies on the simulator over several cohorts: true value, share of the clinicians-to-oracle gap closed, OPE with CIs.
 
 One-step part: the baseline-visit cohort (``--n`` patients, 6 drugs); covariates = the raw
 feature table (median-imputed, SNP dosages left out). Learners are cross-fitted over two
 folds by :func:`causalrx.compare.compare`, so each acts only on patients it never saw;
 OPE uses the logged propensities and a cross-fitted reward model. Oracle = the best allowed
-drug by the true expected net reward.
+drug by the true expected net reward. Every policy acts under the safety mask.
 
 Multi-visit part: ``--episodes`` patients x 4 visits; observation = compact clinical and
 pharmacogene context + visit + observed severity + previous drug. Learners: behaviour
-cloning and d3rlpy DiscreteCQL / DiscreteBCQ / NFQ (all masked); OPE: PDIS, WPDIS,
-sequential DR and WDR (Q from FQE) and FQE itself; true values by rollout of the true
-dynamics. The reference "oracle" is the one-step oracle applied at every visit (the
-drug with the best true immediate net reward, which also lowers future severity); the
-true optimum of the episode is not known in closed form, so a negative regret is possible.
+cloning and d3rlpy DiscreteCQL / DiscreteBCQ / NFQ, cross-fitted by episode; CQL and BCQ
+twice, with the masked Bellman target (the default) and with the mask as an input column
+only (``masked_target=False``; the final choice is masked in both). OPE: PDIS, WPDIS,
+sequential DR and WDR (Q cross-fitted by episode) and FQE (refit bootstrap). True values by
+rollout of the true dynamics. The reference "oracle" is the one-step oracle applied at every
+visit (the drug with the best true immediate net reward, which also lowers future
+severity); the true optimum of the episode is not known in closed form, so a share above 1
+is possible.
 
-    .venv/bin/python benchmarks/bench_policies.py [--n 5000] [--episodes 2000] [--seed 0] [--out bench-policies]
+Share of the gap closed = (true value - true value of the logging clinicians) / (oracle - the
+same). The settings of the learners (depths, RL steps, CQL weight) were chosen on cohorts 0
+and 1 (development); the saved results use other cohorts (``--seeds``, default 11-15).
+Rows are saved as each cohort finishes (``--out``, default
+``benchmarks/results/policies.csv``); the per-policy summary goes to ``policies_gap.csv``
+beside it.
+
+    .venv/bin/python benchmarks/bench_policies.py [--seeds 11 12 13 14 15] [--n 5000] [--episodes 2000] [--parts one_step multi_visit]
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import pandas as pd
 
 from causalrx.compare import compare
 from causalrx.data.simulate import simulate_cohort
+from causalrx.effects import CausalForest
 from causalrx.ope.fqe import FQE
 from causalrx.policy import (
     DRPolicyLearner, EffectGreedyPolicy, GuidelinePolicy, LoggedPolicy, OfflineRLPolicy, PolicyTreeLearner, ReferencePolicy,
@@ -43,10 +54,11 @@ GUIDELINE = [
     {"id": "af", "when": {"field": "atrial_fibrillation", "is": True}, "prefer": ["warfarin", "sotalol"]},
     {"id": "cv-risk", "when": {"field": "hypertension", "is": True}, "prefer": ["simvastatin", "clopidogrel"]},
 ]
-COLUMNS = ["policy", "estimator", "value", "lower", "upper", "true_value", "covered", "regret", "mask_violations", "fit_seconds"]
+RESULTS = Path(__file__).parent / "results"
+COLUMNS = ["policy", "estimator", "value", "lower", "upper", "true_value", "covered", "gap_closed", "mask_violations", "fit_seconds"]
 
 
-def one_step(n: int, seed: int, out: Path) -> pd.DataFrame:
+def one_step(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, float, float]:
     sim = simulate_cohort(n=n, n_drugs=6, random_state=seed, ecg=False)
     mask = RuleSet.default().evaluate(sim.cohort).allowed
     X = raw_covariates(sim.cohort)
@@ -54,55 +66,91 @@ def one_step(n: int, seed: int, out: Path) -> pd.DataFrame:
     names = sim.cohort.action_names
     policies = {
         "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(len(names)), "reference": ReferencePolicy(len(names), reference=sim.cohort.reference_index),
-        "guideline": GuidelinePolicy(GUIDELINE, action_names=names), "effect-greedy": EffectGreedyPolicy(random_state=seed),
+        "guideline": GuidelinePolicy(GUIDELINE, action_names=names), "effect-greedy (DR forest)": EffectGreedyPolicy(random_state=seed),
+        "effect-greedy (causal forest)": EffectGreedyPolicy(CausalForest(random_state=seed)),
         "policy tree (depth 3)": PolicyTreeLearner(max_depth=3, random_state=seed),
         "policy forest": PolicyTreeLearner(forest=True, max_depth=4, random_state=seed), "DR bandit": DRPolicyLearner(random_state=seed),
     }  # fmt: skip
-    oracle = sim.true_policy_value(sim.oracle_policy(mask))
-    print(f"one-step: n={n}, true value of the logging policy {sim.logging_policy_value():.3f}, of the masked oracle {oracle:.3f}")
-    result = compare(logged, policies, inputs={"guideline": sim.cohort}, oracle_value=oracle, plot_path=out / "one_step.png",
+    logging, oracle = sim.logging_policy_value(), sim.true_policy_value(sim.oracle_policy(mask))
+    print(f"one-step, cohort {seed}: n={n}, true value of the logging clinicians {logging:.3f}, of the masked oracle {oracle:.3f}")
+    result = compare(logged, policies, inputs={"guideline": sim.cohort}, oracle_value=oracle, plot_path=plots / f"one_step_{seed}.png",
                      true_value=lambda name, p: sim.true_policy_value(p.action_dist(sim.cohort if name == "guideline" else X, mask)),
                      progress=True, random_state=seed)  # fmt: skip
-    return result.table
+    return result.table, logging, oracle
 
 
-def multi_visit(n: int, seed: int, out: Path) -> pd.DataFrame:
+def multi_visit(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, float, float]:
     sim = simulate_cohort(n=n, n_drugs=4, random_state=seed, ecg=False, horizon=4)
     table = sim.cohort.feature_table()
     keep = [not ("snp" in c or c.startswith(("proteomics.P", "genomics.CYP2C19_dip"))) for c in table.columns]
     context = sim.default_context()[:, np.r_[keep, True]]
     mask = RuleSet.default().evaluate(sim.cohort).allowed
     traj = dataclasses.replace(sim.trajectories(context), mask=np.repeat(mask, 4, axis=0))
-    rl = dict(n_steps=2000, random_state=seed)
+    rl = dict(n_steps=args.rl_steps, random_state=seed)
     policies = {
-        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(4), "CQL": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, **rl),
-        "BCQ": OfflineRLPolicy(algorithm="bcq", **rl), "NFQ (naive)": OfflineRLPolicy(algorithm="nfq", **rl),
+        "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(4),
+        "CQL (masked target)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, **rl),
+        "CQL (mask as input)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, masked_target=False, **rl),
+        "BCQ (masked target)": OfflineRLPolicy(algorithm="bcq", **rl),
+        "BCQ (mask as input)": OfflineRLPolicy(algorithm="bcq", masked_target=False, **rl),
+        "NFQ (masked target)": OfflineRLPolicy(algorithm="nfq", **rl),
     }  # fmt: skip
     oracle_dist = sim.oracle_policy(mask)
-    oracle = sim.true_policy_value(lambda frame: oracle_dist)
-    print(f"multi-visit: {n} episodes x 4 visits, true value of the logging policy {sim.logging_policy_value():.3f}, "
+    logging, oracle = sim.logging_policy_value(), sim.true_policy_value(lambda frame: oracle_dist)
+    print(f"multi-visit, cohort {seed}: {n} episodes x 4 visits, true value of the logging clinicians {logging:.3f}, "
           f"of the per-visit oracle {oracle:.3f}")  # fmt: skip
-    result = compare(traj, policies, oracle_value=oracle, fqe=FQE(n_steps=2000, random_state=seed), plot_path=out / "multi_visit.png",
+    fqe = FQE(n_steps=args.fqe_steps, n_refits=args.fqe_refits, random_state=seed)
+    result = compare(traj, policies, oracle_value=oracle, fqe=fqe, plot_path=plots / f"multi_visit_{seed}.png",
                      true_value=lambda name, p: sim.true_policy_value(sim.observation_policy(p, context, mask)),
                      progress=True, random_state=seed)  # fmt: skip
-    return result.table
+    return result.table, logging, oracle
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per part and policy: the share of the gap closed and the true value over cohorts."""
+    per_policy = rows.drop_duplicates(["part", "seed", "policy"])
+    return per_policy.groupby(["part", "policy"], sort=False).agg(
+        cohorts=("seed", "nunique"), gap_closed_mean=("gap_closed", "mean"), gap_closed_sd=("gap_closed", "std"),
+        gap_closed_min=("gap_closed", "min"), gap_closed_max=("gap_closed", "max"), true_value=("true_value", "mean"),
+        logging_value=("logging_value", "mean"), oracle_value=("oracle_value", "mean"),
+        mask_violations_max=("mask_violations", "max"), fit_seconds=("fit_seconds", "mean"),
+    ).reset_index()  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13, 14, 15])
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--episodes", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("bench-policies"))
+    parser.add_argument("--parts", nargs="+", choices=["one_step", "multi_visit"], default=["one_step", "multi_visit"])
+    parser.add_argument("--rl-steps", type=int, default=2000)
+    parser.add_argument("--fqe-steps", type=int, default=1000)
+    parser.add_argument("--fqe-refits", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=RESULTS / "policies.csv")
+    parser.add_argument("--plots", type=Path, default=Path("bench-policies"))
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    pd.set_option("display.width", 200)
-    for label, run, size in (("one_step", one_step, args.n), ("multi_visit", multi_visit, args.episodes)):
-        table = run(size, args.seed, args.out)
-        table.to_csv(args.out / f"{label}.csv", index=False)
-        print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        learned = table[~table["policy"].isin(["clinicians (cloned)", "uniform", "reference", "guideline"])]
-        print(f"mask violations of learned policies: {learned['mask_violations'].max():.3f} (must be 0)\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.plots.mkdir(parents=True, exist_ok=True)
+    pd.set_option("display.width", 220)
+    runs = {"one_step": (one_step, args.n), "multi_visit": (multi_visit, args.episodes)}
+    frames = []
+    for seed in args.seeds:
+        for part in args.parts:
+            run, size = runs[part]
+            table, logging, oracle = run(size, seed, args.plots, args)
+            table = table.assign(part=part, seed=seed, size=size, logging_value=logging, oracle_value=oracle,
+                                 gap_closed=(table["true_value"] - logging) / (oracle - logging))  # fmt: skip
+            print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            frames.append(table)
+            pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept as it grows
+    rows = pd.concat(frames, ignore_index=True)
+    gap = summary(rows)
+    gap.to_csv(args.out.with_name(args.out.stem + "_gap.csv"), index=False)
+    print(f"\nshare of the clinicians-to-oracle gap closed (true values), cohorts {args.seeds}:")
+    print(gap.to_markdown(index=False, floatfmt=".3f"))
+    learned = rows[~rows["policy"].isin(["clinicians (cloned)", "uniform", "reference", "guideline"])]
+    print(f"mask violations of learned policies: {learned['mask_violations'].max():.3f} (must be 0)")
+    print(f"saved {args.out} and {args.out.with_name(args.out.stem + '_gap.csv')}")
 
 
 if __name__ == "__main__":

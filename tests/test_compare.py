@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from causalrx.compare import CrossFittedPolicy, compare
-from causalrx.data.feedback import BanditFeedback
+from causalrx.data.feedback import BanditFeedback, Trajectories
 from causalrx.exceptions import ValidationError
 from causalrx.ope import DR, IPS, SNIPS
+from causalrx.ope.fqe import FQE
 from causalrx.policy import LoggedPolicy, PolicyTreeLearner, ReferencePolicy, UniformPolicy
 from tests.policy.conftest import make_world
 
@@ -54,3 +55,22 @@ def test_a_fitted_learner_is_used_as_given_with_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # unfitted learners and baselines raise no such warning
         compare(logged, {"tree": PolicyTreeLearner(max_depth=2, random_state=0), "uniform": UniformPolicy(3)}, estimators=[IPS()])
+
+
+def test_compare_on_episodes_uses_the_given_fqe_settings_and_scores_every_policy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    n = 300  # two visits; drug 1 pays 1 at each, drug 0 pays 0; clinicians toss a coin
+    action = rng.integers(0, 2, 2 * n)
+    logged = Trajectories(observations=np.column_stack([np.tile([0.0, 1.0], n), rng.normal(size=2 * n)]), action=action,
+                          reward=action.astype(float), episode_id=np.repeat(np.arange(n), 2), step=np.tile([0, 1], n),
+                          action_names=("a0", "a1"), pscore=np.full(2 * n, 0.5))  # fmt: skip
+    fqe = FQE(n_steps=150, n_refits=2, device="cpu", random_state=0)
+    result = compare(logged, {"uniform": UniformPolicy(2), "always a1": ReferencePolicy(2, reference=1)}, fqe=fqe,
+                     true_value=lambda name, p: {"uniform": 1.0, "always a1": 2.0}[name])  # fmt: skip
+    table = result.table.set_index(["policy", "estimator"])
+    assert {"PDIS", "WPDIS", "SequentialDR", "WDR", "FQE"} <= set(table.index.get_level_values("estimator"))
+    assert "2 bootstrap refits" in table.loc[("uniform", "FQE"), "interval"]  # the settings given, on a copy
+    assert fqe.n_refits == 2 and not hasattr(fqe, "algo_")
+    assert table.loc[("always a1", "WPDIS"), "value"] == pytest.approx(2.0)  # every a1 episode pays 2
+    assert table.xs("WDR", level="estimator")["covered"].all()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +182,7 @@ def compare(
             raw = policy.action_dist((inputs or {}).get(name, X), mask)
         violation = 0.0 if mask is None else float(((raw * ~mask).sum(axis=1) > 1e-12).mean())
         if sequential:
-            model = clone(fqe) if fqe is not None else FQE(random_state=random_state)
+            model = replace(fqe) if fqe is not None else FQE(random_state=random_state)  # a fresh copy per policy
             fqe_value = model.estimate(logged, raw, inference=inference)
             # the DR estimators score each episode with a Q-model that never saw it
             q_values = model.cross_fit_q_values(logged, raw, n_folds=n_folds)

@@ -59,6 +59,8 @@ GUIDELINE = [
 ]
 RESULTS = Path(__file__).parent / "results"
 CEILING = "ceiling: forest fitted to the true effects (not a learner)"
+BASELINES = ["clinicians (cloned)", "uniform", "reference", "guideline", CEILING]
+SELECTION_ESTIMATOR = {"one_step": "DR", "multi_visit": "WDR"}
 COLUMNS = ["policy", "estimator", "value", "lower", "upper", "true_value", "covered", "gap_closed", "mask_violations", "fit_seconds"]
 
 
@@ -126,14 +128,30 @@ def multi_visit(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, flo
     return result.table, logging, oracle
 
 
+def selected(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per cohort, the learned policy an analyst would pick without ground truth: the highest DR (one-step) or WDR
+    (multi-visit) estimate, or the highest lower 95% bound of it; its true value is what counts."""
+    picks = []
+    for (part, seed), cohort in rows.groupby(["part", "seed"], sort=False):
+        estimator = SELECTION_ESTIMATOR[part]
+        learned = cohort[~cohort["policy"].isin(BASELINES) & (cohort["estimator"] == estimator)]
+        for rule, column in (("estimate", "value"), ("lower bound", "lower")):
+            pick = learned.loc[learned[column].idxmax()].copy()
+            pick["chosen"] = pick["policy"]
+            pick["policy"] = f"selected by the highest {estimator} {rule} (no ground truth)"
+            picks.append(pick)
+    return pd.DataFrame(picks)
+
+
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per part and policy: the share of the gap closed and the true value over cohorts."""
-    per_policy = rows.drop_duplicates(["part", "seed", "policy"])
+    per_policy = pd.concat([rows.drop_duplicates(["part", "seed", "policy"]), selected(rows)], ignore_index=True)
     return per_policy.groupby(["part", "policy"], sort=False).agg(
         cohorts=("seed", "nunique"), gap_closed_mean=("gap_closed", "mean"), gap_closed_sd=("gap_closed", "std"),
         gap_closed_min=("gap_closed", "min"), gap_closed_max=("gap_closed", "max"), true_value=("true_value", "mean"),
         logging_value=("logging_value", "mean"), oracle_value=("oracle_value", "mean"),
         mask_violations_max=("mask_violations", "max"), fit_seconds=("fit_seconds", "mean"),
+        chosen=("chosen", lambda c: "; ".join(f"{name} {count}" for name, count in c.value_counts().items())),
     ).reset_index()  # fmt: skip
 
 
@@ -148,7 +166,10 @@ def main() -> None:
     parser.add_argument("--fqe-refits", type=int, default=10)
     parser.add_argument("--out", type=Path, default=RESULTS / "policies.csv")
     parser.add_argument("--plots", type=Path, default=Path("bench-policies"))
+    parser.add_argument("--from-csv", type=Path, help="print (and save) the summary of saved rows instead of running")
     args = parser.parse_args()
+    if args.from_csv is not None:
+        return report(pd.read_csv(args.from_csv), args.from_csv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.plots.mkdir(parents=True, exist_ok=True)
     pd.set_option("display.width", 220)
@@ -163,14 +184,18 @@ def main() -> None:
             print(table[COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
             frames.append(table)
             pd.concat(frames, ignore_index=True).to_csv(args.out, index=False)  # kept as it grows
-    rows = pd.concat(frames, ignore_index=True)
+    report(pd.concat(frames, ignore_index=True), args.out)
+
+
+def report(rows: pd.DataFrame, out: Path) -> None:
     gap = summary(rows)
-    gap.to_csv(args.out.with_name(args.out.stem + "_gap.csv"), index=False)
-    print(f"\nshare of the clinicians-to-oracle gap closed (true values), cohorts {args.seeds}:")
-    print(gap.to_markdown(index=False, floatfmt=".3f"))
-    learned = rows[~rows["policy"].isin(["clinicians (cloned)", "uniform", "reference", "guideline", CEILING])]
+    gap.to_csv(out.with_name(out.stem + "_gap.csv"), index=False)
+    pd.set_option("display.width", 220)
+    print(f"\nshare of the clinicians-to-oracle gap closed (true values), cohorts {sorted(rows['seed'].unique().tolist())}:")
+    print(gap.drop(columns=["logging_value", "oracle_value"]).to_markdown(index=False, floatfmt=".3f"))
+    learned = rows[~rows["policy"].isin(BASELINES)]
     print(f"mask violations of learned policies: {learned['mask_violations'].max():.3f} (must be 0)")
-    print(f"saved {args.out} and {args.out.with_name(args.out.stem + '_gap.csv')}")
+    print(f"saved {out} and {out.with_name(out.stem + '_gap.csv')}")
 
 
 if __name__ == "__main__":

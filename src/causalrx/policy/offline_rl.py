@@ -191,6 +191,9 @@ class OfflineRLPolicy(PolicyBase):
         BCQ's imitator threshold (actions whose behaviour probability is below this share
         of the most likely one are not chosen).
     target_update_interval : int
+    n_critics : int
+        Size of the Q-function ensemble; the Bellman target takes the minimum over the
+        ensemble (a pessimistic target), the choice their mean.
     masked_target : bool
         ``True`` (default): the Bellman target maximises over the drugs allowed at the next
         visit, so values never count on a drug the patient may not get. ``False``: the mask is
@@ -213,6 +216,7 @@ class OfflineRLPolicy(PolicyBase):
     conservative_weight: float = 1.0
     action_flexibility: float = 0.3
     target_update_interval: int = 200
+    n_critics: int = 1
     masked_target: bool = True
     device: str = "auto"
     log_dir: str | None = None
@@ -225,7 +229,10 @@ class OfflineRLPolicy(PolicyBase):
         if self.algorithm not in ALGORITHMS:
             raise ValidationError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
         encoder = d3rlpy.models.VectorEncoderFactory(hidden_units=list(self.hidden_units))
-        common = dict(batch_size=self.batch_size, learning_rate=self.learning_rate, gamma=self.gamma, encoder_factory=encoder)
+        if not isinstance(self.n_critics, (int, np.integer)) or self.n_critics < 1:
+            raise ValidationError(f"n_critics: expected a positive integer, got {self.n_critics!r}")
+        common = dict(batch_size=self.batch_size, learning_rate=self.learning_rate, gamma=self.gamma, encoder_factory=encoder,
+                      n_critics=int(self.n_critics))  # fmt: skip
         if self.algorithm == "cql":
             return d3rlpy.algos.DiscreteCQLConfig(alpha=self.conservative_weight, target_update_interval=self.target_update_interval, **common)
         if self.algorithm == "bcq":

@@ -38,6 +38,17 @@ def test_mask_enters_the_bellman_target_and_the_choice(algorithm, tmp_path, monk
     assert not any(tmp_path.iterdir())  # no d3rlpy_logs
 
 
+def test_a_critic_ensemble_keeps_the_masked_target(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    traj = two_step()
+    mask = np.ones((traj.n_steps, 2), bool)
+    mask[traj.step == 1, 1] = False
+    policy = OfflineRLPolicy(algorithm="nfq", n_critics=3, n_steps=600, batch_size=128, device="cpu", random_state=0).fit(traj, mask=mask)
+    assert len(policy.algo_.impl._q_func_forwarder._forwarders) == 3
+    q = policy.q_values(traj.observations, mask)
+    assert abs(q[traj.step == 0, 1].mean() - 1.0) < 0.3  # not 2: the ensemble's target still skips the forbidden drug
+
+
 @pytest.mark.parametrize("algorithm", ["dqn", "cql"])
 def test_mask_as_input_only_backs_up_the_forbidden_drug_but_never_chooses_it(algorithm, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -85,6 +96,8 @@ def test_errors():
         OfflineRLPolicy().fit(np.zeros((3, 2)))
     with pytest.raises(ValidationError, match="call fit"):
         OfflineRLPolicy().predict(np.zeros((3, 2)))
+    with pytest.raises(ValidationError, match="n_critics: expected a positive integer, got 0"):
+        OfflineRLPolicy(n_critics=0, n_steps=1).fit(two_step(20))
 
 
 def test_d3rlpy_is_imported_without_gyms_notice():

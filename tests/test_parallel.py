@@ -69,3 +69,43 @@ def test_blas_and_openmp_pools_are_lowered_to_the_quota(tmp_path, monkeypatch):
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     finally:
         threadpool_limits(limits=before)
+
+
+def test_small_networks_train_on_one_thread_and_the_count_is_restored(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(parallel, "CGROUP_ROOT", tmp_path)
+    (tmp_path / "cpu.max").write_text("400000 100000")  # four CPUs at most
+    cpus = min(4, len(os.sched_getaffinity(0)))
+    assert parallel.small_network_threads((64, 64), 256) == 1
+    assert parallel.small_network_threads((1024,), 1024) == cpus  # a big layer: every CPU available
+    before = torch.get_num_threads()
+    with parallel.torch_threads(1) as inside:
+        assert inside == torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with parallel.torch_threads(64) as inside:
+        assert inside == min(64, cpus)  # never above the CPUs available
+    assert torch.get_num_threads() == before
+
+
+def test_offline_rl_and_fqe_fit_on_one_thread(tmp_path, monkeypatch):
+    import numpy as np
+
+    from causalrx.ope import fqe as fqe_module
+    from causalrx.policy import offline_rl
+    from tests.policy.test_offline_rl import two_step
+
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    real = parallel.torch_threads
+
+    def spy(n):
+        seen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(offline_rl, "torch_threads", spy)
+    monkeypatch.setattr(fqe_module, "torch_threads", spy)
+    traj = two_step(50)
+    offline_rl.OfflineRLPolicy(algorithm="nfq", n_steps=5, device="cpu", random_state=0).fit(traj)
+    fqe_module.FQE(n_steps=5, n_refits=0, device="cpu", random_state=0).estimate(traj, np.full((traj.n_steps, 2), 0.5))
+    assert seen == [1, 1]

@@ -12,6 +12,12 @@ Torch's intra-op threads and the BLAS/OpenMP pools default to the host's cores;
 encoders, neural CATE learners, offline RL, FQE) lowers them to the CPUs available, and
 never raises them, so a worker of a parallel pool (which joblib starts with one thread per
 worker) stays single-threaded.
+
+Small networks train on one thread (:func:`torch_threads` around the d3rlpy fits of offline
+RL and FQE, :func:`small_network_threads`): a 64 x 64 MLP on batches of 256 gains nothing
+from a second thread on an idle machine (500 NFQ steps 1.8 s on one thread, 2.0 s on two),
+and when other processes compete for the cores torch's spinning threads slow it down
+(16.8 s on two threads against 2.7 s on one; ``benchmarks/bench_threads.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 from causalrx.exceptions import ValidationError
@@ -109,3 +116,26 @@ def resolve_n_jobs(n_jobs, name: str = "n_jobs") -> int:
     if n_jobs > 0:
         return int(n_jobs)
     return max(1, available_cpus() + 1 + int(n_jobs))
+
+
+SMALL_NETWORK = 256 * 1024  # widest layer x batch size up to which one thread is as fast as several
+
+
+def small_network_threads(hidden_units, batch_size: int) -> int:
+    """Torch threads for training an MLP: 1 when ``max(hidden_units) * batch_size`` is at most
+    :data:`SMALL_NETWORK` (thread overhead outweighs the work), else :func:`available_cpus`."""
+    widest = max([int(h) for h in hidden_units] or [1])
+    return 1 if widest * int(batch_size) <= SMALL_NETWORK else available_cpus()
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with torch's intra-op threads set to ``n`` (capped by :func:`available_cpus`), then restore them."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(int(n), available_cpus())))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

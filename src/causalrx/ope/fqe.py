@@ -32,6 +32,7 @@ from causalrx.exceptions import ValidationError, seed_from
 from causalrx.ope.estimators import PolicyValue
 from causalrx.ope.inference import Bootstrap
 from causalrx.ope.inputs import check_action_dist, no_weights
+from causalrx.parallel import small_network_threads, torch_threads
 from causalrx.policy.offline_rl import import_d3rlpy, noop_logger, quiet_d3rlpy, standardisation
 
 
@@ -128,7 +129,7 @@ class FQE:
             fqe.build_with_dataset(dataset)
         fqe.impl.__class__ = _expected_fqe_class()
         fqe.impl.n_policy_ = k
-        with quiet_d3rlpy():
+        with quiet_d3rlpy(), torch_threads(small_network_threads(self.hidden_units, self.batch_size)):
             fqe.fit(dataset, n_steps=self.n_steps, n_steps_per_epoch=self.n_steps, logger_adapter=noop_logger(),
                     show_progress=False, save_interval=self.n_steps + 1)  # fmt: skip
         return fqe

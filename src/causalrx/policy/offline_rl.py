@@ -33,6 +33,7 @@ import numpy as np
 
 from causalrx.data.feedback import Trajectories
 from causalrx.exceptions import ValidationError, seed_from
+from causalrx.parallel import small_network_threads, torch_threads
 from causalrx.policy.base import PolicyBase, as_covariates, as_mask
 
 ALGORITHMS = ("cql", "bcq", "nfq", "dqn")
@@ -276,7 +277,7 @@ class OfflineRLPolicy(PolicyBase):
         algo.impl.n_mask_ = k
         algo.impl.masked_target_ = bool(self.masked_target)
         logger = noop_logger() if self.log_dir is None else d3rlpy.logging.FileAdapterFactory(root_dir=self.log_dir)
-        with quiet_d3rlpy():
+        with quiet_d3rlpy(), torch_threads(small_network_threads(self.hidden_units, self.batch_size)):
             algo.fit(dataset, n_steps=self.n_steps, n_steps_per_epoch=self.n_steps, logger_adapter=logger,
                      show_progress=self.progress, save_interval=self.n_steps + 1)  # fmt: skip
         self.algo_ = algo

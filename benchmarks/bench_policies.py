@@ -25,6 +25,12 @@ Rows are saved as each cohort finishes (``--out``, default
 beside it.
 
     .venv/bin/python benchmarks/bench_policies.py [--seeds 11 12 13 14 15] [--n 5000] [--episodes 2000] [--parts one_step multi_visit]
+    .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_one_step.csv   # the saved summaries
+    .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_multi_visit.csv
+
+The saved results come from one run per part (``--parts one_step --out
+benchmarks/results/policies_one_step.csv`` and ``--parts multi_visit --out
+benchmarks/results/policies_multi_visit.csv``).
 """
 
 from __future__ import annotations

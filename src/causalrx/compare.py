@@ -29,6 +29,7 @@ from causalrx.exceptions import ValidationError
 from causalrx.ope.compare import add_true_values, result_rows, save_policy_plot
 from causalrx.ope.estimators import estimate_all
 from causalrx.ope.fqe import FQE
+from causalrx.ope.inputs import mask_violation_rate
 from causalrx.ope.reward_model import RewardModel
 from causalrx.ope.sequential import estimate_sequential
 from causalrx.policy.offline_rl import OfflineRLPolicy
@@ -180,7 +181,7 @@ def compare(
             raw = policy.action_dist(problem).to_numpy()  # matched by drug name, in the problem's order
         else:
             raw = policy.action_dist((inputs or {}).get(name, X), mask)
-        violation = 0.0 if mask is None else float(((raw * ~mask).sum(axis=1) > 1e-12).mean())
+        violation = mask_violation_rate(raw, mask, allow=True, where="") or 0.0
         if sequential:
             model = replace(fqe) if fqe is not None else FQE(random_state=random_state)  # a fresh copy per policy
             fqe_value = model.estimate(logged, raw, inference=inference)

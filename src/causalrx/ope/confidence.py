@@ -128,8 +128,7 @@ def lower_bound(feedback, action_dist, estimated_rewards=None, *, method: str = 
     """
     if method not in METHODS:
         raise ValidationError(f"method: expected one of {METHODS}, got {method!r}")
-    if not 0 < alpha < 0.5:
-        raise ValidationError(f"alpha: expected a level in (0, 0.5) for a one-sided bound, e.g. 0.05, got {alpha!r}")
+    check_one_sided_alpha(alpha)
     if method == "bernstein":
         if reward_range is None or len(reward_range) != 2 or not np.all(np.isfinite(reward_range)) or reward_range[0] >= reward_range[1]:
             raise ValidationError(f"reward_range: the Bernstein bound needs (smallest, largest) possible reward, got {reward_range!r}")
@@ -166,13 +165,17 @@ def sequential_lower_bound(trajectories, action_dist, q_values=None, *, estimato
 
     if method not in ("t", "bootstrap"):
         raise ValidationError(f"method: expected 't' or 'bootstrap' for episodes, got {method!r}")
-    if not 0 < alpha < 0.5:
-        raise ValidationError(f"alpha: expected a level in (0, 0.5) for a one-sided bound, e.g. 0.05, got {alpha!r}")
+    check_one_sided_alpha(alpha)
     est = estimator if estimator is not None else (WDR() if q_values is not None else WPDIS())
     m = prepare_sequential(trajectories, action_dist, q_values, logging_dist=logging_dist, needs_q=est.needs_q,
                            allow_mask_violation=allow_mask_violation, random_state=random_state)  # fmt: skip
     columns, combine = est.columns(m)
     return _bound(est.name, columns, combine, method, alpha, n_bootstrap, random_state, {"gamma": est.gamma})
+
+
+def check_one_sided_alpha(alpha) -> None:
+    if not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 0.5:
+        raise ValidationError(f"alpha: expected a level in (0, 0.5) for a one-sided bound, e.g. 0.05, got {alpha!r}")
 
 
 def _bound(name, columns, combine, method, alpha, n_bootstrap, random_state, params) -> LowerBound:

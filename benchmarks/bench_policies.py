@@ -83,6 +83,7 @@ def one_step(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, float,
         "policy tree (depth 3)": PolicyTreeLearner(max_depth=3, random_state=seed),
         "policy forest": PolicyTreeLearner(forest=True, max_depth=4, random_state=seed), "DR bandit": DRPolicyLearner(random_state=seed),
     }  # fmt: skip
+    policies = only(policies, args.only)
     logging, oracle = sim.logging_policy_value(), sim.true_policy_value(sim.oracle_policy(mask))
     print(f"one-step, cohort {seed}: n={n}, true value of the logging clinicians {logging:.3f}, of the masked oracle {oracle:.3f}")
     result = compare(logged, policies, inputs={"guideline": sim.cohort}, oracle_value=oracle, plot_path=plots / f"one_step_{seed}.png",
@@ -92,6 +93,16 @@ def one_step(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, float,
     row = {"policy": CEILING, "estimator": "none (true effects)", "true_value": ceiling, "regret": oracle - ceiling,
            "mask_violations": 0.0, "fit_seconds": np.nan}  # fmt: skip
     return pd.concat([result.table, pd.DataFrame([row])], ignore_index=True), logging, oracle
+
+
+def only(policies: dict, names) -> dict:
+    """The policies named in ``--only`` (all without it); a name that matches none is an error."""
+    if not names:
+        return policies
+    unknown = sorted(set(names) - set(policies))
+    if unknown:
+        raise SystemExit(f"--only: no policy named {unknown}; the policies are {list(policies)}")
+    return {name: policy for name, policy in policies.items() if name in names}
 
 
 def covariate_ceiling(X: np.ndarray, true_effects: np.ndarray, mask: np.ndarray, seed: int) -> np.ndarray:
@@ -122,7 +133,11 @@ def multi_visit(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, flo
         "BCQ (masked target)": OfflineRLPolicy(algorithm="bcq", **rl),
         "BCQ (mask as input)": OfflineRLPolicy(algorithm="bcq", masked_target=False, **rl),
         "NFQ (masked target)": OfflineRLPolicy(algorithm="nfq", **rl),
+        "CQL (5 critics)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, n_critics=5, **rl),
+        "BCQ (5 critics)": OfflineRLPolicy(algorithm="bcq", n_critics=5, **rl),
+        "NFQ (5 critics)": OfflineRLPolicy(algorithm="nfq", n_critics=5, **rl),
     }  # fmt: skip
+    policies = only(policies, args.only)
     oracle_dist = sim.oracle_policy(mask)
     logging, oracle = sim.logging_policy_value(), sim.true_policy_value(lambda frame: oracle_dist)
     print(f"multi-visit, cohort {seed}: {n} episodes x 4 visits, true value of the logging clinicians {logging:.3f}, "
@@ -172,10 +187,13 @@ def main() -> None:
     parser.add_argument("--fqe-refits", type=int, default=10)
     parser.add_argument("--out", type=Path, default=RESULTS / "policies.csv")
     parser.add_argument("--plots", type=Path, default=Path("bench-policies"))
-    parser.add_argument("--from-csv", type=Path, help="print (and save) the summary of saved rows instead of running")
+    parser.add_argument("--only", nargs="+", help="run only these policies (e.g. to add policies to a saved run)")
+    parser.add_argument("--from-csv", type=Path, nargs="+",
+                        help="print the summary of saved rows (several files: their rows together) instead of running; "
+                             "saved beside the first file")  # fmt: skip
     args = parser.parse_args()
     if args.from_csv is not None:
-        return report(pd.read_csv(args.from_csv), args.from_csv)
+        return report(pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True), args.from_csv[0])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.plots.mkdir(parents=True, exist_ok=True)
     pd.set_option("display.width", 220)

@@ -1,5 +1,7 @@
 """Sequential estimators: hand-computed values, unbiasedness with true propensities, FQE accuracy."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -240,3 +242,21 @@ def test_a_column_constant_in_the_training_episodes_keeps_out_of_fold_q_values_f
     mean, scale = standardisation(np.array([[1.0, 5.0], [3.0, 5.0]]))
     np.testing.assert_allclose(mean, [2.0, 5.0])
     np.testing.assert_allclose(scale, [1.0, 1.0])  # std 1 for the first column; the constant one keeps 1
+
+
+def test_fqe_warns_when_its_value_is_still_moving_at_the_end_of_the_fit(tmp_path, monkeypatch):
+    from causalrx.ope.fqe import NotConvergedWarning
+    from tests.policy.test_offline_rl import two_step
+
+    monkeypatch.chdir(tmp_path)
+    traj = two_step(300)
+    always_a1 = np.tile([0.0, 1.0], (traj.n_steps, 1))  # true value 2
+    with pytest.warns(NotConvergedWarning, match="still moved by .* over the last fifth of the 30 steps"):
+        short = FQE(n_steps=30, n_refits=0, device="cpu", random_state=0).estimate(traj, always_a1)
+    assert short.value < 1.5 and [w.metric for w in short.diagnostics.warnings] == ["value_change_last_fifth"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotConvergedWarning)
+        fqe = FQE(n_steps=400, n_refits=0, device="cpu", random_state=0)
+        enough = fqe.estimate(traj, always_a1)
+    assert abs(enough.value - 2.0) < 0.05 and enough.diagnostics.warnings == ()
+    assert len(fqe.value_trace_) == 10 and fqe.value_trace_[-1][0] == 400

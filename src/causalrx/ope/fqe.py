@@ -22,6 +22,7 @@ Le HM, Voloshin C, Yue Y. Batch policy learning under constraints. ICML 2019.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,20 @@ def _expected_fqe_class():
     ExpectedDiscreteFQEImpl.__module__ = __name__
     globals()["ExpectedDiscreteFQEImpl"] = ExpectedDiscreteFQEImpl
     return ExpectedDiscreteFQEImpl
+
+
+TRACE_POINTS = 10  # values of V(s0) recorded during a fit, for the convergence check
+
+
+class NotConvergedWarning(UserWarning):
+    """FQE's value was still moving at the end of its fit; ``metric``, ``value`` and ``threshold`` say by how much."""
+
+    def __init__(self, message: str, metric: str, value: float, threshold: float):
+        super().__init__(message)
+        self.metric, self.value, self.threshold = metric, value, threshold
+
+    def __reduce__(self):
+        return (NotConvergedWarning, (str(self), self.metric, self.value, self.threshold))
 
 
 class _NoAlgorithm:
@@ -106,7 +121,7 @@ class FQE:
     def _inputs(self, obs, dist):
         return np.hstack([(obs - self.mean_) / self.scale_, dist]).astype(np.float32)
 
-    def _fit_one(self, traj: Trajectories, dist: np.ndarray, seed: int):
+    def _fit_one(self, traj: Trajectories, dist: np.ndarray, seed: int, trace: list | None = None):
         d3rlpy = import_d3rlpy()
 
         from causalrx.encoders.training import resolve_device
@@ -129,9 +144,18 @@ class FQE:
             fqe.build_with_dataset(dataset)
         fqe.impl.__class__ = _expected_fqe_class()
         fqe.impl.n_policy_ = k
+        callback = None
+        if trace is not None:  # mean V(s0) every tenth of the steps: does the value still move at the end?
+            starts, every = traj.episode_starts, max(1, self.n_steps // TRACE_POINTS)
+            x0, d0 = x[starts], dist[starts]
+
+            def callback(algo, epoch, step):
+                if step % every == 0 or step == self.n_steps:
+                    trace.append((step, float((d0 * self._q(algo, x0, k)).sum(axis=1).mean())))
+
         with quiet_d3rlpy(), torch_threads(small_network_threads(self.hidden_units, self.batch_size)):
             fqe.fit(dataset, n_steps=self.n_steps, n_steps_per_epoch=self.n_steps, logger_adapter=noop_logger(),
-                    show_progress=False, save_interval=self.n_steps + 1)  # fmt: skip
+                    show_progress=False, save_interval=self.n_steps + 1, callback=callback)  # fmt: skip
         return fqe
 
     @staticmethod
@@ -148,7 +172,8 @@ class FQE:
         obs = trajectories.observations
         self.mean_, self.scale_ = standardisation(obs)
         seed = seed_from(self.random_state)
-        self.model_ = self._fit_one(trajectories, dist, seed)
+        self.value_trace_ = []
+        self.model_ = self._fit_one(trajectories, dist, seed, trace=self.value_trace_)
         self.fitted_on_ = _fingerprint(trajectories, dist)  # a digest, not the episodes: FQE keeps no patient rows
         return self
 
@@ -201,11 +226,31 @@ class FQE:
         else:
             lower, upper, se = inference.interval(v0[:, None], [lambda m: m[..., 0]])[0]
             label = f"{inference.name} of V(s0) (Q-model error not included)"
+        found = self._convergence_warnings(float(v0.mean()), float(se))
+        for w in found:
+            warnings.warn(w, stacklevel=2)
         return PolicyValue(
             estimator=self.name, value=float(v0.mean()), lower=lower, upper=upper, std_error=se, alpha=self.alpha, interval=label,
             n_rounds=len(starts), propensity_source="not used", params={"gamma": self.gamma, "n_steps": self.n_steps},
-            diagnostics=no_weights(len(starts)),
+            diagnostics=dataclasses.replace(no_weights(len(starts)), warnings=tuple(found)),
         )  # fmt: skip
+
+    def _convergence_warnings(self, value: float, se: float) -> list:
+        """A warning when the value moved by more than its standard error (at least 1% of it) over the last fifth of
+        the steps: the Q-function has not converged, and the interval does not include that error."""
+        trace = getattr(self, "value_trace_", [])
+        late = [v for step, v in trace if step >= 0.8 * self.n_steps]
+        if len(trace) < 3 or len(late) < 2:
+            return []
+        before = [v for step, v in trace if step <= 0.8 * self.n_steps][-1]
+        moved = abs(trace[-1][1] - before)
+        threshold = max(se, 0.01 * abs(value))
+        if not np.isfinite(moved) or moved <= threshold:
+            return []
+        return [NotConvergedWarning(f"FQE: the value still moved by {moved:.3g} over the last fifth of the {self.n_steps} steps "
+                                    f"(more than {threshold:.3g}, its standard error or 1% of it); the Q-function has not "
+                                    "converged and the interval leaves that error out: raise n_steps",
+                                    "value_change_last_fifth", moved, threshold)]  # fmt: skip
 
     def _refit_sd(self, traj: Trajectories, dist: np.ndarray) -> float:
         """Standard deviation of the value over FQE refits on bootstrap resamples of whole episodes."""

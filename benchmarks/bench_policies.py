@@ -8,9 +8,10 @@ drug by the true expected net reward. Every policy acts under the safety mask.
 
 Multi-visit part: ``--episodes`` patients x 4 visits; observation = compact clinical and
 pharmacogene context + visit + observed severity + previous drug. Learners: behaviour
-cloning and d3rlpy DiscreteCQL / DiscreteBCQ / NFQ, cross-fitted by episode; CQL and BCQ
-twice, with the masked Bellman target (the default) and with the mask as an input column
-only (``masked_target=False``; the final choice is masked in both). OPE: PDIS, WPDIS,
+cloning and d3rlpy DiscreteCQL / DiscreteBCQ / NFQ, cross-fitted by episode, with one
+critic (d3rlpy's single Q-network) and with an ensemble of five (the default); with one
+critic, CQL and BCQ twice, with the masked Bellman target (the default) and with the mask
+as an input column only (``masked_target=False``; the final choice is masked in both). OPE: PDIS, WPDIS,
 sequential DR and WDR (Q cross-fitted by episode) and FQE (refit bootstrap). True values by
 rollout of the true dynamics. The reference "oracle" is the one-step oracle applied at every
 visit (the drug with the best true immediate net reward, which also lowers future
@@ -26,11 +27,15 @@ beside it.
 
     .venv/bin/python benchmarks/bench_policies.py [--seeds 11 12 13 14 15] [--n 5000] [--episodes 2000] [--parts one_step multi_visit]
     .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_one_step.csv   # the saved summaries
-    .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_multi_visit.csv
+    .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_multi_visit.csv \
+        benchmarks/results/policies_multi_visit_critics.csv
 
 The saved results come from one run per part (``--parts one_step --out
 benchmarks/results/policies_one_step.csv`` and ``--parts multi_visit --out
-benchmarks/results/policies_multi_visit.csv``).
+benchmarks/results/policies_multi_visit.csv``, before the five-critic policies were
+added), and one for those (``--parts multi_visit --only "CQL (5 critics)" "BCQ (5 critics)"
+"NFQ (5 critics)" --out benchmarks/results/policies_multi_visit_critics.csv``; cohorts
+are independent, so it ran as two processes over 11-13 and 14-15 whose rows were joined).
 """
 
 from __future__ import annotations
@@ -125,14 +130,14 @@ def multi_visit(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, flo
     context = sim.default_context()[:, np.r_[keep, True]]
     mask = RuleSet.default().evaluate(sim.cohort).allowed
     traj = dataclasses.replace(sim.trajectories(context), mask=np.repeat(mask, 4, axis=0))
-    rl = dict(n_steps=args.rl_steps, random_state=seed)
+    rl = dict(n_steps=args.rl_steps, random_state=seed)  # one critic unless named: d3rlpy's single Q-network
     policies = {
         "clinicians (cloned)": LoggedPolicy(), "uniform": UniformPolicy(4),
-        "CQL (masked target)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, **rl),
-        "CQL (mask as input)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, masked_target=False, **rl),
-        "BCQ (masked target)": OfflineRLPolicy(algorithm="bcq", **rl),
-        "BCQ (mask as input)": OfflineRLPolicy(algorithm="bcq", masked_target=False, **rl),
-        "NFQ (masked target)": OfflineRLPolicy(algorithm="nfq", **rl),
+        "CQL (masked target)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, n_critics=1, **rl),
+        "CQL (mask as input)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, masked_target=False, n_critics=1, **rl),
+        "BCQ (masked target)": OfflineRLPolicy(algorithm="bcq", n_critics=1, **rl),
+        "BCQ (mask as input)": OfflineRLPolicy(algorithm="bcq", masked_target=False, n_critics=1, **rl),
+        "NFQ (masked target)": OfflineRLPolicy(algorithm="nfq", n_critics=1, **rl),
         "CQL (5 critics)": OfflineRLPolicy(algorithm="cql", conservative_weight=0.1, n_critics=5, **rl),
         "BCQ (5 critics)": OfflineRLPolicy(algorithm="bcq", n_critics=5, **rl),
         "NFQ (5 critics)": OfflineRLPolicy(algorithm="nfq", n_critics=5, **rl),

@@ -55,7 +55,7 @@ from causalrx.effects import CausalForest
 from causalrx.effects.crossfit import make_folds
 from causalrx.ope.fqe import FQE
 from causalrx.policy import (
-    DRPolicyLearner, EffectGreedyPolicy, GuidelinePolicy, LoggedPolicy, OfflineRLPolicy, PolicyTreeLearner, ReferencePolicy,
+    BestSingleDrugPolicy, DRPolicyLearner, EffectGreedyPolicy, GuidelinePolicy, LoggedPolicy, OfflineRLPolicy, PolicyTreeLearner, ReferencePolicy,
     UniformPolicy,
 )  # fmt: skip
 from causalrx.report.representation import raw_covariates
@@ -70,7 +70,7 @@ GUIDELINE = [
 ]
 RESULTS = Path(__file__).parent / "results"
 CEILING = "ceiling: forest fitted to the true effects (not a learner)"
-BASELINES = ["clinicians (cloned)", "uniform", "reference", "guideline", CEILING]
+BASELINES = ["clinicians (cloned)", "uniform", "reference", "guideline", "best single drug (by DR)", CEILING]
 SELECTION_ESTIMATOR = {"one_step": "DR", "multi_visit": "WDR"}
 COLUMNS = ["policy", "estimator", "value", "lower", "upper", "true_value", "covered", "gap_closed", "mask_violations", "fit_seconds"]
 
@@ -87,6 +87,7 @@ def one_step(n: int, seed: int, plots: Path, args) -> tuple[pd.DataFrame, float,
         "effect-greedy (causal forest)": EffectGreedyPolicy(CausalForest(random_state=seed)),
         "policy tree (depth 3)": PolicyTreeLearner(max_depth=3, random_state=seed),
         "policy forest": PolicyTreeLearner(forest=True, max_depth=4, random_state=seed), "DR bandit": DRPolicyLearner(random_state=seed),
+        "best single drug (by DR)": BestSingleDrugPolicy(random_state=seed),
     }  # fmt: skip
     policies = only(policies, args.only)
     logging, oracle = sim.logging_policy_value(), sim.true_policy_value(sim.oracle_policy(mask))

@@ -22,8 +22,8 @@ from causalrx.effects import AIPW, DML, IPW, CausalForest, DRLearner, MetaLearne
 from causalrx.effects.select import CateSelector
 from causalrx.exceptions import ValidationError
 from causalrx.ope import DR, SNIPS, estimate_all
-from causalrx.policy import (DRPolicyLearner, EffectGreedyPolicy, LoggedPolicy, OfflineRLPolicy, PolicyTreeLearner,
-                             ReferencePolicy, UniformPolicy)  # fmt: skip
+from causalrx.policy import (BestSingleDrugPolicy, DRPolicyLearner, EffectGreedyPolicy, LoggedPolicy, OfflineRLPolicy,
+                             PolicyTreeLearner, ReferencePolicy, UniformPolicy)  # fmt: skip
 from causalrx.policy.baselines import GuidelinePolicy
 from causalrx.recommend import recommend
 
@@ -110,6 +110,7 @@ LEARNERS = {
     "policy tree": lambda: PolicyTreeLearner(max_depth=2, n_folds=2, random_state=0),
     "DR bandit": lambda: DRPolicyLearner(epochs=20, n_folds=2, random_state=0),
     "clinicians (cloned)": lambda: LoggedPolicy(),
+    "best single drug": lambda: BestSingleDrugPolicy(n_folds=2, random_state=0),
 }  # fmt: skip
 
 
@@ -192,7 +193,8 @@ def test_effects_match_by_id_and_name_under_permutation(problems, make):
 
 
 @pytest.mark.parametrize("make", [lambda: LoggedPolicy(calibration=None), lambda: EffectGreedyPolicy(estimator=MetaLearner(kind="T", random_state=0)),
-                                  lambda: PolicyTreeLearner(max_depth=2, n_folds=2, random_state=0), UniformPolicy, ReferencePolicy])  # fmt: skip
+                                  lambda: PolicyTreeLearner(max_depth=2, n_folds=2, random_state=0), UniformPolicy, ReferencePolicy,
+                                  lambda: BestSingleDrugPolicy(n_folds=2, random_state=0)])  # fmt: skip
 def test_policies_match_by_id_and_name_under_permutation(problems, make):
     base, perm = problems
     policy = make()

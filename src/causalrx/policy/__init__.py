@@ -10,11 +10,12 @@ out-of-fold embeddings; offline RL (:class:`OfflineRLPolicy`) on multi-visit
 from causalrx.policy.bandit import DRPolicyLearner
 from causalrx.policy.base import Policy, PolicyBase, as_mask, dr_scores
 from causalrx.policy.baselines import GuidelinePolicy, LoggedPolicy, ReferencePolicy, UniformPolicy
+from causalrx.policy.constant import BestSingleDrugPolicy
 from causalrx.policy.greedy import EffectGreedyPolicy
 from causalrx.policy.offline_rl import ALGORITHMS, OfflineRLPolicy
 from causalrx.policy.tree import PolicyTreeLearner
 
 __all__ = [
-    "ALGORITHMS", "DRPolicyLearner", "EffectGreedyPolicy", "GuidelinePolicy", "LoggedPolicy", "OfflineRLPolicy", "Policy",
+    "ALGORITHMS", "BestSingleDrugPolicy", "DRPolicyLearner", "EffectGreedyPolicy", "GuidelinePolicy", "LoggedPolicy", "OfflineRLPolicy", "Policy",
     "PolicyBase", "PolicyTreeLearner", "ReferencePolicy", "UniformPolicy", "as_mask", "dr_scores",
 ]  # fmt: skip

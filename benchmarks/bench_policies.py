@@ -162,12 +162,14 @@ def selected(rows: pd.DataFrame) -> pd.DataFrame:
     for (part, seed), cohort in rows.groupby(["part", "seed"], sort=False):
         estimator = SELECTION_ESTIMATOR[part]
         learned = cohort[~cohort["policy"].isin(BASELINES) & (cohort["estimator"] == estimator)]
+        if learned.empty:  # e.g. a run of baselines only
+            continue
         for rule, column in (("estimate", "value"), ("lower bound", "lower")):
             pick = learned.loc[learned[column].idxmax()].copy()
             pick["chosen"] = pick["policy"]
             pick["policy"] = f"selected by the highest {estimator} {rule} (no ground truth)"
             picks.append(pick)
-    return pd.DataFrame(picks)
+    return pd.DataFrame(picks, columns=[*rows.columns, "chosen"])
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,8 @@ Rows are saved as each cohort finishes (``--out``, default
 beside it.
 
     .venv/bin/python benchmarks/bench_policies.py [--seeds 11 12 13 14 15] [--n 5000] [--episodes 2000] [--parts one_step multi_visit]
-    .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_one_step.csv   # the saved summaries
+    .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_one_step.csv \
+        benchmarks/results/policies_one_step_single_drug.csv   # the saved summaries
     .venv/bin/python benchmarks/bench_policies.py --from-csv benchmarks/results/policies_multi_visit.csv \
         benchmarks/results/policies_multi_visit_critics.csv
 
@@ -35,7 +36,9 @@ benchmarks/results/policies_one_step.csv`` and ``--parts multi_visit --out
 benchmarks/results/policies_multi_visit.csv``, before the five-critic policies were
 added), and one for those (``--parts multi_visit --only "CQL (5 critics)" "BCQ (5 critics)"
 "NFQ (5 critics)" --out benchmarks/results/policies_multi_visit_critics.csv``; cohorts
-are independent, so it ran as two processes over 11-13 and 14-15 whose rows were joined).
+are independent, so it ran as two processes over 11-13 and 14-15 whose rows were joined),
+and one for the best single drug (``--parts one_step --only "best single drug (by DR)"
+--out benchmarks/results/policies_one_step_single_drug.csv``).
 """
 
 from __future__ import annotations

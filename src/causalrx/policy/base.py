@@ -222,6 +222,13 @@ class PolicyBase(BaseEstimator):
             raise ValidationError(f"{type(self).__name__}: call fit before using the policy")
 
 
+def reference_column(reference, action_names, k: int) -> int:
+    """The reference arm's column: ``reference`` by name among ``action_names`` (default ``drug_0..``), or its index
+    (default the first drug)."""
+    names = tuple(action_names) if action_names is not None else tuple(f"drug_{j}" for j in range(k))
+    return names.index(reference) if isinstance(reference, str) else int(reference or 0)
+
+
 def masked_dr_inputs(X, action, reward, mask, propensity, n_actions, *, n_folds: int, random_state):
     """The input gate and scores of a learner trained on DR scores: ``(X, allowed mask, Gamma, k)``."""
     X, action, reward, k = check_logged(X, action, reward, n_actions)

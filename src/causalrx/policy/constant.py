@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrx.policy.base import PolicyBase, as_covariates, as_mask, masked_dr_inputs
+from causalrx.policy.base import PolicyBase, as_covariates, as_mask, masked_dr_inputs, reference_column
 from causalrx.policy.tree import masked_scores
 from causalrx.safety.scores import masked_greedy
 
@@ -42,8 +42,7 @@ class BestSingleDrugPolicy(PolicyBase):
         """
         X, allowed, gamma, k = masked_dr_inputs(X, action, reward, mask, propensity, n_actions, n_folds=self.n_folds,
                                                 random_state=self.random_state)  # fmt: skip
-        names = tuple(action_names) if action_names is not None else tuple(f"drug_{j}" for j in range(k))
-        self.reference_index_ = names.index(reference) if isinstance(reference, str) else int(reference or 0)
+        self.reference_index_ = reference_column(reference, action_names, k)
         self.values_ = masked_scores(gamma, allowed, self.reference_index_).mean(axis=0)
         self.drug_index_ = int(np.argmax(self.values_))
         self.n_actions_ = k

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from causalrx.policy.base import PolicyBase, as_covariates, as_mask, masked_dr_inputs
+from causalrx.policy.base import PolicyBase, as_covariates, as_mask, masked_dr_inputs, reference_column
 from causalrx.safety.scores import masked_greedy
 
 
@@ -67,8 +67,7 @@ class PolicyTreeLearner(PolicyBase):
                                                 random_state=self.random_state)  # fmt: skip
         common = dict(max_depth=self.max_depth, min_samples_leaf=self.min_samples_leaf, honest=self.honest, random_state=self.random_state)
         model = PolicyForest(n_estimators=self.n_estimators, **common) if self.forest else PolicyTree(**common)
-        names = tuple(action_names) if action_names is not None else tuple(f"drug_{j}" for j in range(k))
-        ref = names.index(reference) if isinstance(reference, str) else int(reference or 0)
+        ref = reference_column(reference, action_names, k)
         self.model_ = model.fit(X, masked_scores(gamma, allowed, ref))
         self.n_actions_ = k
         return self

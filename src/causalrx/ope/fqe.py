@@ -239,11 +239,10 @@ class FQE:
         """A warning when the value moved by more than its standard error (at least 1% of it) over the last fifth of
         the steps: the Q-function has not converged, and the interval does not include that error."""
         trace = getattr(self, "value_trace_", [])
-        late = [v for step, v in trace if step >= 0.8 * self.n_steps]
-        if len(trace) < 3 or len(late) < 2:
+        before = [v for step, v in trace if step <= 0.8 * self.n_steps]
+        if len(trace) < 3 or not before or trace[-1][0] <= 0.8 * self.n_steps:
             return []
-        before = [v for step, v in trace if step <= 0.8 * self.n_steps][-1]
-        moved = abs(trace[-1][1] - before)
+        moved = abs(trace[-1][1] - before[-1])
         threshold = max(se, 0.01 * abs(value))
         if not np.isfinite(moved) or moved <= threshold:
             return []

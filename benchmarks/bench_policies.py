@@ -207,7 +207,6 @@ def main() -> None:
         return report(pd.concat([pd.read_csv(f) for f in args.from_csv], ignore_index=True), args.from_csv[0])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.plots.mkdir(parents=True, exist_ok=True)
-    pd.set_option("display.width", 220)
     runs = {"one_step": (one_step, args.n), "multi_visit": (multi_visit, args.episodes)}
     frames = []
     for seed in args.seeds:
@@ -223,14 +222,14 @@ def main() -> None:
 
 
 def report(rows: pd.DataFrame, out: Path) -> None:
-    gap = summary(rows)
-    gap.to_csv(out.with_name(out.stem + "_gap.csv"), index=False)
+    gap, gap_path = summary(rows), out.with_name(out.stem + "_gap.csv")
+    gap.to_csv(gap_path, index=False)
     pd.set_option("display.width", 220)
     print(f"\nshare of the clinicians-to-oracle gap closed (true values), cohorts {sorted(rows['seed'].unique().tolist())}:")
     print(gap.drop(columns=["logging_value", "oracle_value"]).to_markdown(index=False, floatfmt=".3f"))
     learned = rows[~rows["policy"].isin(BASELINES)]
     print(f"mask violations of learned policies: {learned['mask_violations'].max():.3f} (must be 0)")
-    print(f"saved {out} and {out.with_name(out.stem + '_gap.csv')}")
+    print(f"saved {out} and {gap_path}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """The causalrx command end to end."""
 
 import json
+import re
 
+import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from causalrx.cli import app
@@ -16,30 +19,86 @@ def test_run_writes_report(tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["run", "--out", str(out), "--n", "800", "--drugs", "5", "--seed", "1"])
     assert result.exit_code == 0, result.output
-    for name in ("config.yaml", "report.md", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json",
-                 "risk.csv", "calibration.png", "effects_by_covariates.csv", "policies.csv", "policies.png", "recommendations.csv"):  # fmt: skip
+    for name in ("config.yaml", "report.md", "report.html", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json",
+                 "risk.csv", "calibration.png", "effects_vs_truth.csv", "policies.csv", "policies.png", "recommendations.csv",
+                 "safety_rules.csv", "drivers_fidelity.csv"):  # fmt: skip
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
-    assert DISCLAIMER in report and "## Representation (encoders) and risk model" in report
+    assert DISCLAIMER in report and "## Risk model (encoder)" in report and "## Safety audit of the logged prescriptions" in report
     risk = pd.read_csv(out / "risk.csv").set_index("metric")
     assert 0.5 < risk.loc["auroc", "estimate"] <= 1 and risk.loc["auroc", "lower"] <= risk.loc["auroc", "estimate"]
-    pehe = pd.read_csv(out / "effects_by_covariates.csv")
-    assert set(pehe["covariates"]) == {"prepared features", "fusion embedding (out of fold)"} and (pehe["sqrt_pehe"] > 0).all()
-    assert "## Policies (off-policy comparison)" in report
+    effects = pd.read_csv(out / "effects_vs_truth.csv")
+    assert set(effects["covariates"]) == {"prepared features", "fusion embedding (out of fold)"} and (effects["sqrt_pehe"] > 0).all()
+    # the constant-effect rule's score is computed, not copied: sqrt(PEHE) of a constant c is sqrt(sd^2 + (c - mean)^2)
+    assert np.allclose(effects["constant_ate_sqrt_pehe"] ** 2,
+                       effects["true_effect_sd"] ** 2 + (effects["estimated_ate"] - effects["true_ate"]) ** 2)  # fmt: skip
+    assert (effects["beats_constant"] == (effects["sqrt_pehe"] < effects["constant_ate_sqrt_pehe"])).all()
+    assert "## Policies (off-policy comparison)" in report and "best single drug" in report
     table = pd.read_csv(out / "policies.csv")
-    learned = table[table["policy"].isin(["effect-greedy", "policy tree", "DR bandit"])]
-    assert len(learned) and (learned["mask_violations"] == 0).all() and learned["true_value"].notna().all()
-    assert "## Recommendations" in report
+    learned = table[table["policy"].isin(["effect-greedy", "policy tree", "DR bandit", "best single drug"])]
+    assert learned["policy"].nunique() == 4 and (learned["mask_violations"] == 0).all() and learned["true_value"].notna().all()
+    assert "## Recommendations" in report and "trivial rule:" in report
     tiers = pd.read_csv(out / "recommendations.csv", keep_default_na=False)
     assert len(tiers) == 800 * 5 and (tiers[tiers["tier"] == "recommended"].groupby("patient_id").size() == 1).all()
     assert tiers["patient_id"].nunique() == 800 and (tiers.loc[tiers["tier"] == "contraindicated", "reason"] != "").all()
+    assert tiers.loc[tiers["drug"] != "standard_care", "drivers"].str.match(r"^[^,]+ \([+-]").mean() > 0.9  # signed drivers
     summary = json.loads((out / "summary.json").read_text())
-    modes = {row["mode"]: row for row in summary["recommendations"]}
+    modes = {row["mode"]: row for row in summary["recommendations"]["checks"]}
     assert modes["best point estimate (default)"]["masked_drugs_recommended"] == 0
     assert modes["require_benefit=True"]["masked_drugs_recommended"] == 0
     assert summary["counts"]["patients"] == 800 and summary["disclaimer"] == DISCLAIMER
-    effects = pd.read_csv(out / "effects.csv")
-    assert list(effects["drug"]) == ["clopidogrel", "simvastatin", "metformin", "sotalol"]
+    assert {"risk", "effects_vs_truth", "policies", "safety", "stages", "versions"} <= set(summary)
+    assert [s["stage"] for s in summary["stages"] if s["status"] == "ran"] == ["simulate", "safety audit", "encoder and risk model",
+                                                                               "effects", "policies", "recommendations"]  # fmt: skip
+    fidelity = pd.read_csv(out / "drivers_fidelity.csv")
+    assert set(fidelity["method"]) == {"shap", "linear"} and fidelity["recall_at_3"].between(0, 1).all()
+    assert list(pd.read_csv(out / "effects.csv")["drug"]) == ["clopidogrel", "simvastatin", "metformin", "sotalol"]
+    _check_in_browser(out / "report.html", tmp_path / "report.png")
+
+
+def _check_in_browser(page, screenshot):
+    """The HTML report in headless Chromium: no console errors, every section shown, images loaded, a table sorts.
+    CI installs Chromium; elsewhere the check is skipped when no Chromium or Playwright is found."""
+    import os
+
+    from causalrx.report.browser import check_report, find_chromium
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        playwright = None
+    if (find_chromium() is None or playwright is None) and not os.environ.get("CI"):
+        pytest.skip("no Chromium or Playwright here (CI has both)")
+    check = check_report(page, screenshot)
+    assert check.errors == [] and check.hidden_sections == [] and check.broken_images == 0 and check.images == 3
+    assert check.sorted_ok
+    assert check.sections == ["cohort", "naive", "risk", "effects", "policies", "recommendations", "safety", "configuration"]
+    assert screenshot.stat().st_size > 50_000  # a full page, not a blank one
+
+
+def test_bad_settings_fail_before_any_work(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the simulation started before the settings were checked")
+
+    monkeypatch.setattr("causalrx.data.simulate.simulate_cohort", never)
+    for text, message in [("encoder_folds: 2\n", "encoder_folds must be at least 3 for encoder 'fusion'"),
+                          ("horizon: 2\n", "policies needs horizon 1"), ("preset: fast\n", "preset must be one of ['full', 'quick']"),
+                          ("encoder: resnet\n", "encoder must be 'none' or one of"), ("n: 20\n", "n must be at least 200 patients"),
+                          ("effect_trees: 10\n", "effect_trees must be a multiple of 4")]:  # fmt: skip
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(text)
+        assert message in _one_error_line(runner.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "o")]))
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_help_lists_every_config_key():
+    from causalrx.report.config import KEYS, RunConfig
+
+    text = " ".join(runner.invoke(app, ["run", "--help"], terminal_width=200).output.split())
+    assert set(KEYS) == {f.name for f in __import__("dataclasses").fields(RunConfig)}
+    for key in KEYS:
+        assert re.search(rf"(^|\s){key}: ", text), key
+    assert "--preset" in text
 
 
 def test_run_from_config_file_and_bad_config(tmp_path):

@@ -197,7 +197,7 @@ def compare(
         frames.append(frame)
     truth = None if true_value is None else {name: float(true_value(name, fitted[name])) for name in policies}
     table = add_true_values(pd.concat(frames, ignore_index=True), truth, oracle_value)
-    return Comparison(table=table, policies=fitted, plot_path=save_policy_plot(table, plot_path))
+    return Comparison(table=table, policies=fitted, plot_path=save_policy_plot(table, plot_path, oracle_value))
 
 
 __all__ = ["Comparison", "CrossFittedPolicy", "compare", "cross_fit_policy"]

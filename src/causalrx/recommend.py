@@ -19,11 +19,12 @@ reference arm it is the probability that no allowed drug beats it, bounded by
 ``1 - max_j Phi(effect_j / se_j)``. Where the estimator gives no interval (meta-learners)
 confidence is NaN and the tier rests on the point estimate alone.
 
-Drivers are the covariates that move a patient's estimated effect most, read from a
-linear surrogate of each drug's effect on the standardised covariates
-(``effect_j(x) ~ b_j + sum_f beta_jf z_f``): the contribution of covariate ``f`` is
-``beta_jf * z_f``. The surrogate's R^2 per drug (``surrogate_r2``) says how much of the
-estimated heterogeneity it explains; read the drivers in that light.
+Drivers are the covariates that move a patient's estimated effect most, with their sign
+(:mod:`causalrx.explain`): by default SHAP values of a boosted-tree surrogate of each drug's
+estimated effect (``drivers="shap"``), or the contributions ``beta_jf * z_f`` of a linear
+surrogate on the standardised covariates (``drivers="linear"``). The surrogate's R^2 per drug
+(``surrogate_r2``: out of fold for the trees) says how much of the estimated heterogeneity it
+explains; read the drivers in that light.
 
 Recommendations are decision support for a clinician, never a prescription: the result
 carries :data:`causalrx.disclaimer.DISCLAIMER`.
@@ -94,7 +95,7 @@ class Recommendations:
 
 def recommend(
     effect: EffectEstimate, mask, X=None, *, feature_names=None, patient_ids=None, require_benefit: bool = False,
-    min_effect: float = 0.0, n_drivers: int = 3,
+    min_effect: float = 0.0, n_drivers: int = 3, drivers: str = "shap", random_state: int | None = 0,
 ) -> Recommendations:  # fmt: skip
     """Tiers, confidence and drivers for every patient and drug.
 
@@ -129,6 +130,11 @@ def recommend(
         (``True``) must exceed it.
     n_drivers : int
         Covariates listed per row (0 for none).
+    drivers : {"shap", "linear"} or Attribution
+        How the drivers are read (:func:`causalrx.explain.explain_effects`), or attributions
+        already computed for these patients and drugs, in their order (then ``X`` is not read).
+    random_state : int, optional
+        Seed of the tree surrogate's folds (``drivers="shap"``).
     """
     if not isinstance(effect, EffectEstimate):
         raise ValidationError(f"effect: expected an EffectEstimate, got {type(effect).__name__}")
@@ -204,7 +210,7 @@ def recommend(
     rivals_known = (has_interval | ~allowed)[:, others].all(axis=1)
     confidence[:, ref] = np.where(rivals_known, reference_conf, np.nan)
 
-    drivers, r2 = _drivers(ite, X, feature_names, n_drivers, names, ref)
+    drivers, r2 = _drivers(ite, X, feature_names, n_drivers, names, ref, drivers, random_state)
     table = pd.DataFrame({
         "patient_id": np.repeat(ids, k), "drug": np.tile(np.asarray(names, dtype=object), n), "tier": tier.ravel(),
         "rank": rank.ravel(), "effect": ite.ravel(), "lower": lower.ravel(), "upper": upper.ravel(),
@@ -236,8 +242,16 @@ def _mask_cells(mask, names, n):
     return allowed, reason, np.full((n, k), "", dtype=object), np.full((n, k), "", dtype=object), None
 
 
-def _drivers(ite, X, feature_names, n_drivers, names, ref):
-    """Top covariate contributions per cell from a per-drug linear surrogate of the effect."""
+def _drivers(ite, X, feature_names, n_drivers, names, ref, method, random_state):
+    """Top covariate contributions per cell, and the surrogate's R^2 per drug."""
+    from causalrx.explain import METHODS, Attribution, explain_effects
+
+    if isinstance(method, Attribution):
+        if method.n_patients != ite.shape[0]:
+            raise ValidationError(f"drivers: the attributions are for {method.n_patients} patients, the effect for {ite.shape[0]}")
+        return method.drivers(list(names), n_drivers), method.fidelity_r2.reindex(list(names)).rename("surrogate_r2")
+    if method not in METHODS:
+        raise ValidationError(f"drivers: expected one of {METHODS}, got {method!r}")
     n, k = ite.shape
     empty = np.full((n, k), "", dtype=object)
     if X is None or n_drivers == 0:
@@ -251,23 +265,7 @@ def _drivers(ite, X, feature_names, n_drivers, names, ref):
     names_f = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(X.shape[1])]
     if len(names_f) != X.shape[1]:
         raise ValidationError(f"feature_names: expected {X.shape[1]} names, got {len(names_f)}")
-    sd = X.std(axis=0)
-    Z = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    design = np.column_stack([np.ones(n), Z])
-    coef, *_ = np.linalg.lstsq(design, ite, rcond=None)  # (1 + d, k)
-    fitted = design @ coef
-    var = ite.var(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(var > 1e-12, 1 - ((ite - fitted) ** 2).mean(axis=0) / var, np.nan)
-    out = empty.copy()
-    top = min(n_drivers, Z.shape[1])
-    labels = np.asarray(names_f, dtype=object)
-    for j in range(k):
-        if j == ref or not np.isfinite(r2[j]):  # the reference arm: no effect to explain
-            continue
-        contrib = Z * coef[1:, j]
-        idx = np.argsort(-np.abs(contrib), axis=1)[:, :top]
-        picked = np.take_along_axis(contrib, idx, axis=1)
-        tiny = 1e-6 * max(float(np.sqrt(var[j])), 1e-12)  # numerical zeros are not drivers
-        out[:, j] = [", ".join(f"{lab} ({v:+.2g})" for lab, v in zip(labels[i], p) if abs(v) > tiny) for i, p in zip(idx, picked)]
-    return out, pd.Series(r2, index=list(names), name="surrogate_r2")
+    effects = np.where(np.arange(k) == ref, 0.0, ite)  # the reference arm: no effect to explain
+    attribution = explain_effects(effects, pd.DataFrame(X, columns=names_f), list(names), method=method, random_state=random_state)
+    r2 = attribution.fidelity_r2.reindex(list(names)).rename("surrogate_r2")
+    return attribution.drivers(list(names), n_drivers), r2

@@ -83,22 +83,24 @@ def add_true_values(table: pd.DataFrame, true_values: dict | None, oracle_value:
     return table
 
 
-def save_policy_plot(table: pd.DataFrame, plot_path: str | Path | None) -> Path | None:
-    """Write the forest plot of ``table`` to ``plot_path`` (format by suffix); None when no path is given."""
+def save_policy_plot(table: pd.DataFrame, plot_path: str | Path | None, oracle: float | None = None) -> Path | None:
+    """Write the forest plot of ``table`` to ``plot_path`` (format by suffix), with the oracle's
+    value as a dashed line when given; None when no path is given."""
     if plot_path is None:
         return None
     import matplotlib.pyplot as plt
 
     path = Path(plot_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = plot_policy_values(table)
+    fig = plot_policy_values(table, oracle)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def plot_policy_values(table: pd.DataFrame):
-    """Forest plot of estimated policy values with intervals, grouped by policy. Returns a Figure."""
+def plot_policy_values(table: pd.DataFrame, oracle: float | None = None):
+    """Forest plot of estimated policy values with intervals, grouped by policy, and the
+    (masked) oracle's true value as a dashed vertical line when given. Returns a Figure."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -120,12 +122,14 @@ def plot_policy_values(table: pd.DataFrame):
         if "true_value" in rows and rows["true_value"].notna().any():
             ax.plot([rows["true_value"].iloc[0]] * 2, [y - len(rows) - 0.4, y - 0.6], color="black", lw=2, label="true value" if policy == policies[0] else None)
         y += 0.8
+    if oracle is not None and np.isfinite(oracle):
+        ax.axvline(oracle, color="tab:red", ls="--", lw=1.2, label="oracle (true value)")
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("estimated policy value (higher is better)")
     level = table["alpha"].iloc[0]
     ax.set_title(f"Off-policy estimates with {1 - level:.0%} intervals")
-    if "true_value" in table:
+    if "true_value" in table or oracle is not None:
         ax.legend(loc="best", fontsize=8)
     fig.text(0.01, 0.002, "Decision support only; not a prescription.", fontsize=7, color="grey")
     fig.tight_layout()

@@ -1,78 +1,39 @@
-"""The end-to-end ``causalrx run`` job, driven by one configuration saved beside its outputs."""
+"""The end-to-end ``causalrx run`` job, driven by one configuration saved beside its outputs.
+
+Stages (each announced with its expected duration, timed, and listed in the report, a
+skipped one with the reason): simulate, safety audit, encoder and risk model, effects,
+policies, recommendations (with SHAP drivers). The report is written twice from the same
+content: ``report.md`` and a self-contained ``report.html``; ``summary.json`` carries
+every stage's results.
+"""
 
 from __future__ import annotations
 
 import json
-import tomllib
-from dataclasses import asdict, dataclass, fields
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 
-from causalrx.exceptions import ValidationError
+from causalrx.report.config import KEYS, PRESETS, RunConfig, keys_help  # noqa: F401  (re-exported)
 
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Settings of ``causalrx run``; read from YAML or TOML, saved as ``config.yaml``.
-
-    Simulation parameters mirror :func:`causalrx.data.simulate.simulate_cohort`;
-    ``encoder`` is a registered encoder name (see :func:`causalrx.encoders.get_encoder`,
-    e.g. ``fusion``, ``fusion_attention``, ``ecg``, ``passthrough``, or a plugged-in one)
-    or ``none`` to skip the encoder stage; ``encoder_folds`` folds give the out-of-fold
-    embeddings; ``policies`` learns and compares recommendation policies on them (or on the
-    raw features without an encoder) and tiers every patient's drugs (recommended /
-    alternative / contraindicated, :func:`causalrx.recommend.recommend`); ``save_cohort`` also writes the simulated cohort and its truth under
-    ``<out>/data``.
-    """
-
-    n: int = 5000
-    n_drugs: int = 6
-    random_state: int = 0
-    confounding: float = 1.0
-    overlap: float = 1.0
-    hidden_confounding: float = 0.0
-    horizon: int = 1
-    harm_weight: float = 2.0
-    ecg: bool = True
-    encoder: str = "fusion"
-    encoder_folds: int = 3
-    policies: bool = True
-    save_cohort: bool = False
-
-    def __post_init__(self) -> None:
-        """Every setting has its type exactly: ``"false"`` or ``"no"`` in quotes is text, not a boolean."""
-        for f in fields(self):
-            value, kind = getattr(self, f.name), f.type
-            if kind == "bool" and not isinstance(value, bool):
-                raise ValidationError(f"config: {f.name} must be true or false (unquoted), got {value!r}")
-            if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValidationError(f"config: {f.name} must be a whole number, got {value!r}")
-            if kind == "float":
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ValidationError(f"config: {f.name} must be a number, got {value!r}")
-                object.__setattr__(self, f.name, float(value))
-            if kind == "str" and not isinstance(value, str):
-                raise ValidationError(f"config: {f.name} must be text, got {value!r}")
-
-    @classmethod
-    def from_file(cls, path: str | Path, **overrides) -> RunConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ValidationError(f"config: file {path} does not exist")
-        text = path.read_text()
-        try:
-            data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text) or {}
-        except (tomllib.TOMLDecodeError, yaml.YAMLError) as err:
-            raise ValidationError(f"config {path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'} ({err})") from err
-        if not isinstance(data, dict):
-            raise ValidationError(f"config {path}: expected a mapping of settings, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValidationError(f"config {path}: unknown setting(s) {unknown}; known: {sorted(known)}")
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**data)
+#: Seconds per 1,000 patients of each stage with the quick preset's settings on 2 idle CPUs
+#: (``benchmarks/bench_run.py``); the full preset's heavier settings multiply them by ``FULL_FACTOR``.
+STAGE_SECONDS_PER_1000 = {"simulate": 1.0, "safety audit": 1.0, "encoder and risk model": 22.0, "effects": 14.0,
+                          "policies": 20.0, "recommendations": 14.0}  # fmt: skip
+FULL_FACTOR = {"encoder and risk model": 2.0, "effects": 2.0, "policies": 1.0, "recommendations": 2.0}
+STAGE_TITLES = {
+    "simulate": "simulate the cohort", "safety audit": "evaluate the safety rules on every patient and drug",
+    "encoder and risk model": "fit the encoder, score its risk head, out-of-fold embeddings",
+    "effects": "per-patient effects (DR-learner) against the truth and a constant-effect baseline",
+    "policies": "learn policies, compare them off-policy against baselines",
+    "recommendations": "tier every patient's drugs, with drivers",
+}  # fmt: skip
 
 
 def run_files(folder: Path) -> set[str] | None:
@@ -84,13 +45,14 @@ def run_files(folder: Path) -> set[str] | None:
 
 
 def run_job(config: RunConfig, out: str | Path, *, progress: bool = False, overwrite: bool = False) -> dict:
-    """Simulate a cohort, summarise it, and write the report into folder ``out``.
+    """Simulate a cohort, run every configured stage and write the report into folder ``out``.
 
-    Writes ``config.yaml``, ``summary.json``, ``report.md``, ``effects.csv``,
-    ``treatments.csv``, ``missingness.csv`` and ``effects.png``; with an encoder also
-    ``risk.csv``, ``calibration.png`` and ``effects_by_covariates.csv``; with policies (one-step
-    cohorts) ``policies.csv``, ``policies.png`` and ``recommendations.csv`` (tiers per patient
-    and drug). Returns the paths written.
+    Writes ``config.yaml``, ``summary.json``, ``report.md``, ``report.html``,
+    ``effects.csv``, ``treatments.csv``, ``missingness.csv``, ``safety_rules.csv`` and
+    ``effects.png``; ``effects_vs_truth.csv`` (per-patient effects against the truth and the
+    constant-effect baseline); with an encoder also ``risk.csv`` and ``calibration.png``; with
+    policies ``policies.csv``, ``policies.png`` and ``recommendations.csv`` (tiers per
+    patient and drug), with ``explain`` also ``drivers_fidelity.csv``. Returns the paths written.
 
     Everything is written into a temporary folder ``.<out>.partial-*`` beside ``out`` and
     moved into place only when the run has finished: an interrupted run never looks
@@ -106,53 +68,149 @@ def run_job(config: RunConfig, out: str | Path, *, progress: bool = False, overw
     return {name: folder / path.relative_to(tmp) for name, path in written.items()}
 
 
+# ---------------------------------------------------------------- stages
+def planned_stages(config: RunConfig) -> list[tuple[str, str | None]]:
+    """(stage, reason it is skipped or None) in running order."""
+    return [
+        ("simulate", None), ("safety audit", None),
+        ("encoder and risk model", None if config.encoder != "none" else "encoder: none"),
+        ("effects", None),
+        ("policies", None if config.policies else "policies: false"),
+        ("recommendations", None if config.policies else "policies: false"),
+    ]  # fmt: skip
+
+
+def expected_seconds(config: RunConfig, stage: str) -> float:
+    """A rough duration of ``stage`` on this machine's CPUs (quiet machine)."""
+    from causalrx.parallel import available_cpus
+
+    seconds = STAGE_SECONDS_PER_1000[stage] * config.n / 1000 * 2 / min(available_cpus(), 4)
+    if config.preset == "full":
+        seconds *= FULL_FACTOR.get(stage, 1.0)
+    return seconds
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+@dataclass
+class Stages:
+    """Announces, times and records the stages of a run."""
+
+    config: RunConfig
+    progress: bool
+    rows: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.plan = planned_stages(self.config)
+        running = [s for s, skip in self.plan if skip is None]
+        total = sum(expected_seconds(self.config, s) for s in running)
+        self._say(f"causalrx run: preset {self.config.preset}, {self.config.n} patients, {len(running)} stages, "
+                  f"expected about {_duration(total)} on this machine when it is otherwise idle")  # fmt: skip
+        for stage, reason in self.plan:
+            if reason is not None:
+                self.rows.append({"stage": stage, "status": "skipped", "reason": reason, "seconds": np.nan, "expected_seconds": np.nan})
+                self._say(f"  skipped: {stage} ({reason})")
+
+    def _say(self, text: str) -> None:
+        if self.progress:
+            print(text, file=sys.stderr, flush=True)
+
+    @contextmanager
+    def __call__(self, stage: str):
+        running = [s for s, skip in self.plan if skip is None]
+        expected = expected_seconds(self.config, stage)
+        self._say(f"[{running.index(stage) + 1}/{len(running)}] {stage}: {STAGE_TITLES[stage]} (expected about {_duration(expected)})")
+        start = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - start
+        self.rows.append({"stage": stage, "status": "ran", "reason": "", "seconds": seconds, "expected_seconds": expected})
+        self._say(f"      {stage} done in {_duration(seconds)}")
+
+    def table(self) -> pd.DataFrame:
+        order = {s: i for i, (s, _) in enumerate(self.plan)}
+        return pd.DataFrame(self.rows).sort_values("stage", key=lambda s: s.map(order)).reset_index(drop=True)
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("causalrx", "numpy", "pandas", "scikit-learn", "torch", "econml", "dowhy", "d3rlpy", "shap"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# ---------------------------------------------------------------- the job
 def _run_into(config: RunConfig, folder: Path, progress: bool) -> dict:
     from causalrx.data.simulate import simulate_cohort
-    from causalrx.report.cohort_summary import plot_effects, summarise_cohort, to_markdown
+    from causalrx.disclaimer import DISCLAIMER
+    from causalrx.report import sections
+    from causalrx.report.cohort_summary import summarise_cohort
+    from causalrx.report.document import Document, to_html, to_markdown
 
-    settings = asdict(config)
+    settings = config.to_dict()
     (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    sim_args = {k: v for k, v in settings.items() if k not in ("save_cohort", "encoder", "encoder_folds", "policies")}
-    sim = simulate_cohort(**sim_args, progress=progress)
-    summary = summarise_cohort(sim)
+    stages = Stages(config, progress)
+    doc = Document("causalrx run report", DISCLAIMER)
     written = {"config": folder / "config.yaml"}
-    for name, frame in (("effects", summary.effects), ("treatments", summary.treatments), ("missingness", summary.missingness)):
-        frame.to_csv(folder / f"{name}.csv", index=False)
-        written[name] = folder / f"{name}.csv"
-    fig = plot_effects(summary)
-    fig.savefig(folder / "effects.png", dpi=120)
-    written["plot"] = folder / "effects.png"
-    markdown = to_markdown(summary, settings)
-    if config.encoder != "none":
-        from causalrx.report import representation
+    payload: dict = {"disclaimer": DISCLAIMER}
+    parts: dict = {}
 
-        rep, figure = representation.encode_and_estimate(sim, config.encoder, folds=config.encoder_folds,
-                                                         random_state=config.random_state, progress=progress)  # fmt: skip
-        written.update(representation.save(rep, figure, folder))
-        markdown = markdown.replace("## Configuration", representation.to_markdown(rep) + "\n## Configuration")
-    if config.policies and config.horizon == 1:
-        from causalrx.report import policies
+    with stages("simulate"):
+        sim_args = {k: settings[k] for k in ("n", "n_drugs", "random_state", "confounding", "overlap", "hidden_confounding", "horizon",
+                                              "harm_weight", "ecg")}  # fmt: skip
+        sim = simulate_cohort(**sim_args, progress=progress)
+        summary = summarise_cohort(sim)
+        parts["cohort"] = sections.cohort(summary, folder, written)
+        payload.update(counts=summary.counts, effects=summary.effects.to_dict(orient="records"))
+    with stages("safety audit"):
+        mask, parts["safety"], payload["safety"] = sections.safety_audit(sim, folder, written)
+    Z = None
+    if config.encoder != "none":
+        with stages("encoder and risk model"):
+            Z, parts["risk"], payload["risk"] = sections.encoder_and_risk(sim, config, folder, written, progress)
+    with stages("effects"):
+        parts["effects"], payload["effects_vs_truth"] = sections.effects(sim, config, Z, folder, written)
+    if config.policies:
         from causalrx.report.representation import raw_covariates
 
-        Z = rep.embedding if config.encoder != "none" else raw_covariates(sim.cohort)
-        table = policies.compare_on_cohort(sim, Z, folder, random_state=config.random_state, progress=progress)
-        written.update(policies=folder / "policies.csv", policies_plot=folder / "policies.png")
-        markdown = markdown.replace("## Configuration", policies.to_markdown(table) + "\n## Configuration")
-        from causalrx.report import recommendations
-
-        result, checks = recommendations.recommend_on_cohort(sim, Z, folder, random_state=config.random_state, progress=progress)
-        written["recommendations"] = folder / "recommendations.csv"
-        markdown = markdown.replace("## Configuration", recommendations.to_markdown(result, checks) + "\n## Configuration")
-    (folder / "report.md").write_text(markdown)
-    written["report"] = folder / "report.md"
-    from causalrx.disclaimer import DISCLAIMER
-
-    payload = {"disclaimer": DISCLAIMER, "counts": summary.counts, "effects": summary.effects.to_dict(orient="records")}
-    if "recommendations" in written:
-        payload["recommendations"] = checks.to_dict(orient="records")
+        context = Z if Z is not None else raw_covariates(sim.cohort)
+        with stages("policies"):
+            parts["policies"], payload["policies"] = sections.policies(sim, config, context, mask, folder, written, progress)
+        with stages("recommendations"):
+            parts["recommendations"], payload["recommendations"] = sections.recommendations(sim, config, context, folder, written, progress)
+    for key in ("cohort", "risk", "effects", "policies", "recommendations", "safety"):
+        for section in parts.get(key, []):
+            doc.add(section)
+    stage_table = stages.table()
+    doc.add(sections.configuration(settings, stage_table, versions()))
+    payload.update(stages=stage_table.to_dict(orient="records"), versions=versions(), config=settings)
+    (folder / "report.md").write_text(to_markdown(doc))
+    (folder / "report.html").write_text(to_html(doc))
+    written.update(report=folder / "report.md", report_html=folder / "report.html")
     if config.save_cohort:
         written["data"] = sim.save(folder / "data")
-    payload["files"] = sorted({p.name for p in folder.iterdir()})
-    (folder / "summary.json").write_text(json.dumps(payload, indent=2, default=float))
+    payload["files"] = sorted({p.name for p in folder.iterdir()} | {"summary.json"})
+    (folder / "summary.json").write_text(json.dumps(_plain(payload), indent=2))
     written["summary"] = folder / "summary.json"
     return written
+
+
+def _plain(value):
+    """JSON-ready: NaN and infinities as null, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value

@@ -13,6 +13,14 @@ encoders, neural CATE learners, offline RL, FQE) lowers them to the CPUs availab
 never raises them, so a worker of a parallel pool (which joblib starts with one thread per
 worker) stays single-threaded.
 
+When other processes compete for the CPUs, OpenMP threads that busy-wait at every barrier
+(libgomp's default, used by scikit-learn's histogram boosting and by torch) burn the time
+slices the other threads need, and a run slows down far more than its share of the CPUs
+(``benchmarks/bench_run.py --load 2``). :func:`short_openmp_spin` (called by the ``causalrx``
+command before anything loads OpenMP) caps the spinning at ``GOMP_SPINCOUNT=1000`` unless the
+environment sets ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` itself. Library users who share
+machines can set it themselves before importing scikit-learn or torch.
+
 Small networks train on one thread (:func:`torch_threads` around the d3rlpy fits of offline
 RL and FQE, :func:`small_network_threads`): a 64 x 64 MLP on batches of 256 gains nothing
 from a second thread on an idle machine (500 NFQ steps 1.8 s on one thread, 2.0 s on two),
@@ -32,6 +40,17 @@ from causalrx.exceptions import ValidationError
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+OPENMP_SPIN = "1000"
+
+
+def short_openmp_spin(environ=None) -> bool:
+    """Set ``GOMP_SPINCOUNT`` to :data:`OPENMP_SPIN` unless ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is
+    set already; returns whether it set it. Only takes effect when called before OpenMP is loaded."""
+    env = os.environ if environ is None else environ
+    if "GOMP_SPINCOUNT" in env or "OMP_WAIT_POLICY" in env:
+        return False
+    env["GOMP_SPINCOUNT"] = OPENMP_SPIN
+    return True
 
 
 def cgroup_cpu_limit(root: Path | None = None) -> float | None:

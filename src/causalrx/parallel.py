@@ -21,6 +21,11 @@ command before anything loads OpenMP) caps the spinning at ``GOMP_SPINCOUNT=1000
 environment sets ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` itself. Library users who share
 machines can set it themselves before importing scikit-learn or torch.
 
+A fork-join pool also stalls when one of its threads is descheduled, so a job that shares its
+CPUs with other busy processes runs faster on fewer threads. ``causalrx run`` measures, before
+each stage, how many CPUs other processes keep busy (:func:`free_cpus`, from ``/proc/stat``)
+and runs the stage within that budget (:func:`cpu_budget`).
+
 Small networks train on one thread (:func:`torch_threads` around the d3rlpy fits of offline
 RL and FQE, :func:`small_network_threads`): a 64 x 64 MLP on batches of 256 gains nothing
 from a second thread on an idle machine (500 NFQ steps 1.8 s on one thread, 2.0 s on two),
@@ -96,7 +101,80 @@ def available_cpus() -> int:
     quota = cgroup_cpu_limit()
     if quota is not None:
         cpus = min(cpus, math.ceil(quota))
+    if _BUDGET:
+        cpus = min(cpus, _BUDGET[-1])
     return max(1, cpus)
+
+
+_BUDGET: list[int] = []  # caps set by cpu_budget(), innermost last
+
+
+def _cpu_jiffies(cpus: set[int]) -> tuple[float, float]:
+    """(busy, total) jiffies of the given CPUs from /proc/stat."""
+    busy = total = 0.0
+    with open("/proc/stat") as stat:
+        for line in stat:
+            name, *fields = line.split()
+            if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+                continue
+            values = [float(v) for v in fields[:8]]
+            idle = values[3] + values[4]  # idle + iowait
+            total += sum(values)
+            busy += sum(values) - idle
+    return busy, total
+
+
+def others_busy_cpus(interval: float = 0.3) -> float:
+    """How many of this process's CPUs other processes kept busy over the last ``interval`` seconds
+    (Linux ``/proc/stat``; 0.0 where it cannot be read)."""
+    import time
+
+    try:
+        cpus = os.sched_getaffinity(0)
+        busy0, total0 = _cpu_jiffies(cpus)
+        own0 = sum(os.times()[:2])
+        time.sleep(interval)
+        busy1, total1 = _cpu_jiffies(cpus)
+        own1 = sum(os.times()[:2])
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+    if total1 <= total0:
+        return 0.0
+    share = (busy1 - busy0) / (total1 - total0) * len(cpus)  # CPUs busy, all processes
+    return max(0.0, share - (own1 - own0) / interval)
+
+
+def free_cpus(interval: float = 0.3) -> int:
+    """The CPUs this process may use that other processes are not keeping busy now, at least 1:
+    :func:`available_cpus` minus :func:`others_busy_cpus`, rounded."""
+    return max(1, min(available_cpus(), round(available_cpus() - others_busy_cpus(interval))))
+
+
+@contextmanager
+def cpu_budget(n: int):
+    """Run the block as if only ``n`` CPUs were available: :func:`available_cpus` (hence ``n_jobs=None``)
+    returns at most ``n``, and the BLAS/OpenMP pools and torch's threads are lowered to it, then restored."""
+    import sys
+
+    from threadpoolctl import threadpool_limits
+
+    n = max(1, int(n))
+    _BUDGET.append(n)
+    torch_before = None
+    if "torch" in sys.modules:
+        import torch
+
+        torch_before = torch.get_num_threads()
+        torch.set_num_threads(min(torch_before, n))
+    try:
+        with threadpool_limits(limits=n):
+            yield n
+    finally:
+        _BUDGET.pop()
+        if torch_before is not None:
+            import torch
+
+            torch.set_num_threads(torch_before)
 
 
 def limit_threads() -> int:

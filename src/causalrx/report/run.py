@@ -24,9 +24,9 @@ from causalrx.report.config import KEYS, PRESETS, RunConfig, keys_help  # noqa: 
 
 #: Seconds per 1,000 patients of each stage with the quick preset's settings on 2 idle CPUs
 #: (``benchmarks/bench_run.py``); the full preset's heavier settings multiply them by ``FULL_FACTOR``.
-STAGE_SECONDS_PER_1000 = {"simulate": 1.0, "safety audit": 1.0, "encoder and risk model": 22.0, "effects": 14.0,
-                          "policies": 20.0, "recommendations": 14.0}  # fmt: skip
-FULL_FACTOR = {"encoder and risk model": 2.0, "effects": 2.0, "policies": 1.0, "recommendations": 2.0}
+STAGE_SECONDS_PER_1000 = {"simulate": 0.5, "safety audit": 0.2, "encoder and risk model": 19.0, "effects": 21.5,
+                          "policies": 12.0, "recommendations": 18.5}  # fmt: skip
+FULL_FACTOR = {"encoder and risk model": 1.6, "effects": 1.5, "policies": 1.5, "recommendations": 1.5}
 STAGE_TITLES = {
     "simulate": "simulate the cohort", "safety audit": "evaluate the safety rules on every patient and drug",
     "encoder and risk model": "fit the encoder, score its risk head, out-of-fold embeddings",
@@ -110,7 +110,8 @@ class Stages:
                   f"expected about {_duration(total)} on this machine when it is otherwise idle")  # fmt: skip
         for stage, reason in self.plan:
             if reason is not None:
-                self.rows.append({"stage": stage, "status": "skipped", "reason": reason, "seconds": np.nan, "expected_seconds": np.nan})
+                self.rows.append({"stage": stage, "status": "skipped", "reason": reason, "seconds": np.nan, "expected_seconds": np.nan,
+                                  "cpus": np.nan})  # fmt: skip
                 self._say(f"  skipped: {stage} ({reason})")
 
     def _say(self, text: str) -> None:
@@ -119,13 +120,19 @@ class Stages:
 
     @contextmanager
     def __call__(self, stage: str):
+        """Run a stage within the CPUs other processes leave free now (:func:`causalrx.parallel.free_cpus`)."""
+        from causalrx.parallel import available_cpus, cpu_budget, free_cpus
+
         running = [s for s, skip in self.plan if skip is None]
         expected = expected_seconds(self.config, stage)
-        self._say(f"[{running.index(stage) + 1}/{len(running)}] {stage}: {STAGE_TITLES[stage]} (expected about {_duration(expected)})")
+        cpus = free_cpus()
+        shared = f", {cpus} of {available_cpus()} CPUs: the others are busy" if cpus < available_cpus() else ""
+        self._say(f"[{running.index(stage) + 1}/{len(running)}] {stage}: {STAGE_TITLES[stage]} (expected about {_duration(expected)}{shared})")
         start = time.perf_counter()
-        yield
+        with cpu_budget(cpus):
+            yield
         seconds = time.perf_counter() - start
-        self.rows.append({"stage": stage, "status": "ran", "reason": "", "seconds": seconds, "expected_seconds": expected})
+        self.rows.append({"stage": stage, "status": "ran", "reason": "", "seconds": seconds, "expected_seconds": expected, "cpus": cpus})
         self._say(f"      {stage} done in {_duration(seconds)}")
 
     def table(self) -> pd.DataFrame:

@@ -88,6 +88,8 @@ def main() -> None:
             for stage in json.loads(summary.read_text()).get("stages", []):
                 if stage.get("status") == "ran":
                     row[f"s_{stage['stage'].replace(' ', '_')}"] = round(stage["seconds"], 1)
+                    if stage.get("cpus") is not None:
+                        row[f"cpus_{stage['stage'].replace(' ', '_')}"] = stage["cpus"]
         if not opts.no_screenshot and (out / "report.html").is_file():
             from causalrx.report.browser import check_report
 

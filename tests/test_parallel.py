@@ -109,3 +109,25 @@ def test_offline_rl_and_fqe_fit_on_one_thread(tmp_path, monkeypatch):
     offline_rl.OfflineRLPolicy(algorithm="nfq", n_steps=5, device="cpu", random_state=0).fit(traj)
     fqe_module.FQE(n_steps=5, n_refits=0, device="cpu", random_state=0).estimate(traj, np.full((traj.n_steps, 2), 0.5))
     assert seen == [1, 1]
+
+
+def test_cpu_budget_caps_every_pool_and_restores_them():
+    from threadpoolctl import threadpool_info
+
+    before = parallel.available_cpus()
+    with parallel.cpu_budget(1) as n:
+        assert n == 1 and parallel.available_cpus() == 1 and parallel.resolve_n_jobs(None) == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert parallel.available_cpus() == before
+
+
+def test_free_cpus_leaves_out_what_other_processes_keep_busy(monkeypatch):
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(parallel, "cgroup_cpu_limit", lambda: None)
+    samples = iter([(100.0, 1000.0), (160.0, 1060.0)])  # both CPUs fully busy between the readings, this process idle
+    monkeypatch.setattr(parallel, "_cpu_jiffies", lambda cpus: next(samples))
+    assert parallel.others_busy_cpus(0.01) == 2.0
+    samples = iter([(100.0, 1000.0), (160.0, 1060.0)])
+    assert parallel.free_cpus(0.01) == 1  # never fewer than one
+    samples = iter([(100.0, 1000.0), (100.0, 1060.0)])  # nothing busy
+    assert parallel.free_cpus(0.01) == 2

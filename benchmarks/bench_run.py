@@ -13,6 +13,7 @@ is how the "before" figure of a change is measured. Rows are appended to
     .venv/bin/python benchmarks/bench_run.py --load 2              # the same with 2 busy processes
     .venv/bin/python benchmarks/bench_run.py --git-ref 7a0ac1f     # an earlier commit's default run
     .venv/bin/python benchmarks/bench_run.py --args --preset full  # the thorough run
+    .venv/bin/python benchmarks/bench_run.py --keep run-output     # and keep the report it wrote
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--label", default=None, help="label of the row (default: the commit)")
     parser.add_argument("--args", nargs=argparse.REMAINDER, default=[], help="extra arguments of causalrx run")
     parser.add_argument("--no-screenshot", action="store_true")
+    parser.add_argument("--keep", type=Path, default=None, help="copy the run's output folder (report, tables, summary.json) here")
     opts = parser.parse_args()
 
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -95,6 +98,8 @@ def main() -> None:
 
             check = check_report(out / "report.html", RESULTS / "report_screenshot.png")
             row.update(page_errors=len(check.errors), page_sections=len(check.sections), page_ok=check.ok)
+        if opts.keep is not None and out.is_dir():
+            shutil.copytree(out, opts.keep, dirs_exist_ok=True)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "run_time.csv"
     frame = pd.DataFrame([row])

@@ -81,3 +81,33 @@ def test_clear_errors():
     bad = X.assign(age=np.where(np.arange(50) == 3, np.nan, X["age"]))
     with pytest.raises(ValidationError, match=r"X: column\(s\) \['age'\] have missing"):
         explain_effects(ite, bad, ["r", "a", "b"])
+
+
+def test_integrated_gradients_of_a_risk_head_add_up_and_name_the_risk_factors():
+    """The simulator's disease risk rises with age, diabetes, PRS, NT-proBNP, GDF-15 and a long QT;
+    integrated gradients of a trained risk head should rank such inputs first."""
+    from causalrx.encoders import NeuralEncoder, train_test_ids
+    from causalrx.explain import risk_attributions
+
+    sim = simulate_cohort(n=1500, n_drugs=3, random_state=0, ecg=False)
+    train, test = train_test_ids(sim.cohort, 0.3, 0)
+    encoder = NeuralEncoder(train={"epochs": 20}, random_state=0).fit(sim.cohort, train)
+    attrs = risk_attributions(encoder, sim.cohort, test[:300], n_steps=24)
+    assert attrs.shape[0] == 300 and list(attrs.index) == list(test[:300])
+    logit = np.log(encoder.predict_risk(sim.cohort, test[:300])[0]) - np.log1p(-encoder.predict_risk(sim.cohort, test[:300])[0])
+    assert np.abs(attrs.attrs["delta"]).max() < 0.05 * logit.std()  # completeness: attributions add up to the logit's change
+    top = list(attrs.abs().mean().sort_values(ascending=False).index[:8])
+    known = {"clinical:age", "clinical:diabetes", "genomics:prs", "proteomics:NTPROBNP", "proteomics:GDF15",
+             "clinical:qtc_ms"}  # fmt: skip
+    assert len(known & set(top)) >= 3, top
+    with pytest.raises(ValidationError, match="expected a fitted NeuralEncoder"):
+        risk_attributions(object(), sim.cohort)
+
+
+def test_risk_driver_recall_counts_known_inputs_among_the_top():
+    from causalrx.explain import risk_driver_recall
+
+    attrs = pd.DataFrame({"clinical:age": [1.0, -1.0], "proteomics:P0001": [0.5, 0.5], "ecg:lead II": [0.2, -0.3], "clinical:weight": [0.1, 0.0]})
+    table, share = risk_driver_recall(attrs, k=3)
+    assert list(table["input"]) == ["clinical:age", "proteomics:P0001", "ecg:lead II"]
+    assert list(table["known_risk_factor"]) == [True, False, True] and share == pytest.approx(2 / 3)

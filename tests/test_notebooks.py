@@ -1,6 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom, within its time limit, and reproduces the
 outputs committed with it (numbers to a small tolerance; plots are not compared)."""
 
+import os
 import re
 import time
 from pathlib import Path
@@ -11,8 +12,10 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-#: Wall-clock limit per notebook on the 2-CPU CI machine (seconds); about twice what each takes there.
-LIMITS = {"01_ite_study": 300, "02_compare_strategies": 300, "03_ihdp_benchmark": 300, "04_safety_rules": 120, "05_offline_rl": 360}
+#: Wall-clock limit per notebook (seconds): about three times what each takes on one CPU beside another
+#: test worker (68, 37, 48, 1 and 54 s), so that a slower machine does not fail it but a notebook that
+#: grew heavy does.
+LIMITS = {"01_ite_study": 200, "02_compare_strategies": 150, "03_ihdp_benchmark": 150, "04_safety_rules": 60, "05_offline_rl": 180}
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?|-?\d+")
 VARIES = "# varies"  # a code cell whose source holds this marker prints something that differs between runs (none should)
 
@@ -25,7 +28,8 @@ def _text(cell) -> str:
     parts = []
     for out in cell.get("outputs", []):
         if out.get("output_type") == "stream":
-            parts.append(out.get("text", ""))
+            if out.get("name") == "stdout":  # stderr carries warnings with this machine's paths
+                parts.append(out.get("text", ""))
         elif "data" in out and "text/plain" in out["data"]:
             parts.append(out["data"]["text/plain"])
         elif out.get("output_type") == "error":
@@ -46,7 +50,10 @@ def _same(committed: str, fresh: str) -> bool:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_reproduces_its_outputs(path, tmp_path):
+def test_notebook_runs_and_reproduces_its_outputs(path, tmp_path, monkeypatch):
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:  # a worker per CPU: the kernel gets one CPU too
+        for variable in ("CAUSALRX_CPUS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            monkeypatch.setenv(variable, "1")
     committed = nbformat.read(path, as_version=4)
     code = [c for c in committed.cells if c.cell_type == "code"]
     assert code and all(c.get("outputs") is not None for c in code)

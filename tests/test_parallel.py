@@ -5,6 +5,7 @@ import os
 import pytest
 
 from causalrx import parallel
+from causalrx.exceptions import ValidationError
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,19 @@ def test_available_cpus_is_capped_by_the_quota(tmp_path, monkeypatch):
     (tmp_path / "cpu.max").write_text(f"{100000 * (affinity + 8)} 100000")
     assert parallel.available_cpus() == affinity  # a quota above the affinity does not raise it
     assert parallel.resolve_n_jobs(None) == affinity
+
+
+
+def test_causalrx_cpus_caps_the_pools_and_refuses_odd_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(parallel, "CGROUP_ROOT", tmp_path)
+    monkeypatch.setenv("CAUSALRX_CPUS", "1")
+    assert parallel.available_cpus() == 1 and parallel.resolve_n_jobs(None) == 1
+    monkeypatch.setenv("CAUSALRX_CPUS", str(len(os.sched_getaffinity(0)) + 5))
+    assert parallel.available_cpus() == len(os.sched_getaffinity(0))  # a cap never raises the count
+    for odd in ("0", "two", "1.5", "-1"):
+        monkeypatch.setenv("CAUSALRX_CPUS", odd)
+        with pytest.raises(ValidationError, match="CAUSALRX_CPUS"):
+            parallel.available_cpus()
 
 
 def test_torch_threads_are_lowered_never_raised(tmp_path, monkeypatch):

@@ -6,6 +6,12 @@ prescription (see :data:`causalrx.DISCLAIMER`).
 
 from causalrx.disclaimer import DISCLAIMER
 from causalrx.exceptions import PositivityError, ValidationError
+from causalrx.parallel import short_openmp_spin
+
+# Before scikit-learn or torch load OpenMP: threads that wait spin briefly instead of for milliseconds,
+# so that fits do not slow down many times over when other processes share the CPUs. No effect when
+# GOMP_SPINCOUNT or OMP_WAIT_POLICY is set, or when OpenMP was loaded before causalrx.
+short_openmp_spin()
 
 __version__ = "0.1.0"
 

@@ -12,9 +12,6 @@ from rich.markup import escape
 
 from causalrx.disclaimer import DISCLAIMER
 from causalrx.exceptions import ValidationError
-from causalrx.parallel import short_openmp_spin
-
-short_openmp_spin()  # before scikit-learn or torch load OpenMP: no long busy-waiting when the CPUs are shared
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="causalrx: causal inference and off-policy evaluation of drug recommendations.")  # fmt: skip

@@ -218,6 +218,21 @@ def modifier_recall(attribution: Attribution, specs, *, k: int = 3, harm_weight:
 
 
 # ---------------------------------------------------------------- neural risk heads
+#: The inputs that carry the simulator's ``disease`` risk factors (:func:`causalrx.data.simulate.world.disease_risk`:
+#: age, diabetes, PRS, TLR7 dosage, NT-proBNP, GDF-15, long QT, heart rate), as named by :func:`risk_attributions`.
+SIMULATED_RISK_INPUTS = r"^(clinical:age|clinical:diabetes|clinical:qtc_ms|genomics:prs|genomics:rs179008|proteomics:NTPROBNP|proteomics:GDF15|ecg:lead .*)$"
+
+
+def risk_driver_recall(attributions: pd.DataFrame, pattern: str = SIMULATED_RISK_INPUTS, k: int = 5) -> tuple[pd.DataFrame, float]:
+    """The ``k`` inputs with the largest mean |attribution| and the share of them that carry a known
+    risk factor (``pattern``: a regular expression on input names); returns (table, share)."""
+    importance = attributions.abs().mean().sort_values(ascending=False)
+    top = importance.head(k)
+    known = top.index.str.match(pattern)
+    table = pd.DataFrame({"input": top.index, "mean_abs_attribution": top.to_numpy(), "known_risk_factor": known})
+    return table, float(known.mean()) if len(top) else float("nan")
+
+
 def risk_attributions(encoder, cohort, patients=None, *, n_steps: int = 32, batch_size: int = 256) -> pd.DataFrame:
     """Integrated gradients (Captum) of a fitted :class:`~causalrx.encoders.NeuralEncoder`'s risk
     logit for each patient, attributed to its numeric inputs.

@@ -16,10 +16,10 @@ worker) stays single-threaded.
 When other processes compete for the CPUs, OpenMP threads that busy-wait at every barrier
 (libgomp's default, used by scikit-learn's histogram boosting and by torch) burn the time
 slices the other threads need, and a run slows down far more than its share of the CPUs
-(``benchmarks/bench_run.py --load 2``). :func:`short_openmp_spin` (called by the ``causalrx``
-command before anything loads OpenMP) caps the spinning at ``GOMP_SPINCOUNT=1000`` unless the
-environment sets ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` itself. Library users who share
-machines can set it themselves before importing scikit-learn or torch.
+(``benchmarks/bench_run.py --load 2``). :func:`short_openmp_spin` (called when ``causalrx`` is
+imported, so before anything it imports loads OpenMP) caps the spinning at ``GOMP_SPINCOUNT=1000``
+unless the environment sets ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` itself. It has no effect when
+scikit-learn or torch were imported before causalrx; set the variable in the environment then.
 
 A fork-join pool also stalls when one of its threads is descheduled, so a job that shares its
 CPUs with other busy processes runs faster on fewer threads. ``causalrx run`` measures, before
@@ -92,8 +92,22 @@ def cgroup_cpu_limit(root: Path | None = None) -> float | None:
     return None
 
 
+#: Environment variable: at most this many CPUs for causalrx's thread and process pools (a whole number >= 1).
+CPUS_VARIABLE = "CAUSALRX_CPUS"
+
+
+def _cpus_from_environment() -> int | None:
+    value = os.environ.get(CPUS_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValidationError(f"{CPUS_VARIABLE}: expected a whole number of CPUs >= 1, got {value!r}")
+    return int(value)
+
+
 def available_cpus() -> int:
-    """CPUs this process may run on: its affinity, capped by its cgroup CPU quota (rounded up), at least 1."""
+    """CPUs this process may run on: its affinity, capped by its cgroup CPU quota (rounded up) and by
+    ``CAUSALRX_CPUS`` when set, at least 1."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
@@ -101,6 +115,9 @@ def available_cpus() -> int:
     quota = cgroup_cpu_limit()
     if quota is not None:
         cpus = min(cpus, math.ceil(quota))
+    cap = _cpus_from_environment()
+    if cap is not None:
+        cpus = min(cpus, cap)
     if _BUDGET:
         cpus = min(cpus, _BUDGET[-1])
     return max(1, cpus)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from causalrx.data.problem import DecisionProblem
 from causalrx.data.simulate import SimulatedCohort
 from causalrx.data.utility import Utility
-from causalrx.data.problem import DecisionProblem
 from causalrx.effects import DRLearner, net_benefit
 from causalrx.recommend import Recommendations, recommend
 from causalrx.report.document import Section

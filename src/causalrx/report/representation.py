@@ -25,6 +25,8 @@ class RepresentationResult:
     strata: pd.DataFrame
     embedding_shape: tuple[int, int]
     baseline_brier: float = float("nan")
+    risk_drivers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    risk_driver_share: float = float("nan")
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_frame(self) -> pd.DataFrame:
@@ -74,6 +76,7 @@ def encode(sim: SimulatedCohort, encoder: str, *, folds: int = 3, epochs: int | 
 
     model = make(progress).fit(cohort, train)
     figure, risk, strata, baseline = None, pd.DataFrame(), pd.DataFrame(), float("nan")
+    drivers, share = pd.DataFrame(), float("nan")
     if hasattr(model, "predict_risk"):
         labels = cohort.outcome(target)
         y_test, prevalence = labels[row_positions(cohort, test)], float(np.mean(labels[row_positions(cohort, train)]))
@@ -81,10 +84,14 @@ def encode(sim: SimulatedCohort, encoder: str, *, folds: int = 3, epochs: int | 
                                random_state=random_state)  # fmt: skip
         risk, strata, figure = report.to_frame(), report.strata, plot_calibration(report)
         baseline = float(np.mean((prevalence - y_test) ** 2))
+        if hasattr(model, "members_"):  # a neural risk head: integrated gradients on up to 300 held-out patients
+            from causalrx.explain import risk_attributions, risk_driver_recall
+
+            drivers, share = risk_driver_recall(risk_attributions(model, cohort, test[:300], n_steps=24), k=5)
     oof = out_of_fold_embeddings(make(False), cohort, n_folds=folds, align=encoder != "passthrough", random_state=random_state,
                                  progress=progress)  # fmt: skip
     result = RepresentationResult(encoder=encoder, risk=risk, strata=strata, embedding_shape=oof.Z.shape, baseline_brier=baseline,
-                                  embedding=oof.Z)  # fmt: skip
+                                  risk_drivers=drivers, risk_driver_share=share, embedding=oof.Z)  # fmt: skip
     return result, figure
 
 

@@ -265,7 +265,7 @@ def risk_attributions(encoder, cohort, patients=None, *, n_steps: int = 32, batc
         if getattr(prep, "leads_", None):
             keys.append((m, "signal"))
             names += [f"{m}:lead {lead}" for lead in prep.leads_]
-    frames, deltas = [], []
+    frames, deltas = [], []  # Captum interpolates 4 steps at a time: memory ~ 4 x batch_size patients' inputs
     for start in range(0, len(ids), batch_size):
         batch = encoder._tensors(cohort, ids[start : start + batch_size])
         inputs = tuple(batch[m][k].float() for m, k in keys)
@@ -282,6 +282,7 @@ def risk_attributions(encoder, cohort, patients=None, *, n_steps: int = 32, batc
             return net(rebuilt)[1]
 
         attrs, delta = IntegratedGradients(logit).attribute(inputs, baselines=tuple(torch.zeros_like(x) for x in inputs), n_steps=n_steps,
+                                                            internal_batch_size=len(inputs[0]) * 4,
                                                             return_convergence_delta=True)  # fmt: skip
         parts = [a.sum(dim=2) if a.dim() == 3 else a for a in attrs]  # ECG: one column per lead
         frames.append(torch.cat(parts, dim=1).detach().numpy())

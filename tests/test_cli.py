@@ -21,7 +21,7 @@ def test_run_writes_report(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "report.md", "report.html", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json",
                  "risk.csv", "calibration.png", "effects_vs_truth.csv", "policies.csv", "policies.png", "recommendations.csv",
-                 "safety_rules.csv", "drivers_fidelity.csv"):  # fmt: skip
+                 "safety_rules.csv", "drivers_fidelity.csv", "fairness.csv"):  # fmt: skip
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert DISCLAIMER in report and "## Risk model (encoder)" in report and "## Safety audit of the logged prescriptions" in report
@@ -37,6 +37,11 @@ def test_run_writes_report(tmp_path):
     table = pd.read_csv(out / "policies.csv")
     learned = table[table["policy"].isin(["effect-greedy", "policy tree", "DR bandit", "best single drug"])]
     assert learned["policy"].nunique() == 4 and (learned["mask_violations"] == 0).all() and learned["true_value"].notna().all()
+    fair = pd.read_csv(out / "fairness.csv", keep_default_na=False)
+    assert set(fair["grouping"]) == {"sex", "age band", "centre"} and set(fair["policy"]) == set(table["policy"])
+    assert fair.groupby(["grouping", "policy"])["patients"].sum().eq(800).all()  # every patient in one subgroup per grouping
+    assert (fair["joint_lower"] <= fair["lower"]).all() and (fair["true_regret"] > -1e-9).all()  # the masked oracle is best everywhere
+    assert fair["joint_covered"].mean() > 0.8 and "Is anyone worse served?" in report
     assert "## Recommendations" in report and "trivial rule:" in report
     tiers = pd.read_csv(out / "recommendations.csv", keep_default_na=False)
     assert len(tiers) == 800 * 5 and (tiers[tiers["tier"] == "recommended"].groupby("patient_id").size() == 1).all()

@@ -246,8 +246,36 @@ def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np
     section.table(collapsed, "Every estimator (`policies.csv`)" + (f"; rows with the same point estimate as DR left out: {'; '.join(same)}" if same else ""))
     if notes:
         section.text("Warnings while fitting and evaluating (low effective sample sizes make IPS-type intervals wide): " + " | ".join(notes))
-    payload = {"oracle_value": oracle, "best_single_drug": drug, "dr": _records(summary), "warnings": notes}
+    fair = _fairness(sim, Z, logged, allowed, result, folds, seed, folder, written)
+    section.text("Is anyone worse served? Each policy's DR value by sex, age band and centre, with 95% intervals that hold",
+                 "simultaneously over the whole table (`fairness.csv`; true value and regret against the masked oracle in the same",
+                 "subgroup from the simulator). The largest gap per grouping is picked from the data, so its interval is optimistic;",
+                 "Cochran's Q tests all subgroups at once.")  # fmt: skip
+    shown = fair.values[fair.values["grouping"] != "centre"]
+    section.table(shown[["grouping", "subgroup", "policy", "patients", "estimate", "joint_lower", "joint_upper", "true_value", "true_regret"]],
+                  "DR value per subgroup (centres in `fairness.csv`)")
+    section.table(fair.disparities.drop(columns="measure"), "Largest gap between subgroups per grouping and policy")
+    payload = {"oracle_value": oracle, "best_single_drug": drug, "dr": _records(summary), "warnings": notes,
+               "fairness": _records(fair.disparities)}  # fmt: skip
     return [section], payload
+
+
+def _fairness(sim, Z, logged, allowed, result, folds, seed, folder, written):
+    """Subgroup values of every compared policy from one set of cross-fitted DR scores."""
+    from causalrx.fairness import subgroup_fairness
+    from causalrx.policy.base import dr_scores
+
+    k = sim.cohort.n_actions
+    gamma = dr_scores(Z, logged.action, logged.reward, k, propensity=sim.truth.propensity, n_folds=folds, random_state=seed)
+    dists = {name: policy.action_dist(Z, allowed) for name, policy in result.policies.items()}
+    clinical = sim.cohort.clinical.set_index("patient_id").reindex(sim.cohort.patient_ids)
+    groups = pd.DataFrame({"sex": clinical["sex"].to_numpy(), "age band": np.where(clinical["age"] >= 65, "65+", "<65"),
+                           "centre": clinical["centre"].to_numpy()})  # fmt: skip
+    truth = sim.truth.efficacy_mean - sim.truth.harm_weight * sim.truth.adverse_prob
+    fair = subgroup_fairness(gamma, dists, groups, drugs=sim.cohort.action_names, mask=allowed, truth=truth, random_state=seed)
+    fair.values.to_csv(folder / "fairness.csv", index=False)
+    written["fairness"] = folder / "fairness.csv"
+    return fair
 
 
 # ---------------------------------------------------------------- recommendations

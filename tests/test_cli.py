@@ -37,7 +37,9 @@ def test_run_writes_report(tmp_path):
     table = pd.read_csv(out / "policies.csv")
     learned = table[table["policy"].isin(["effect-greedy", "policy tree", "DR bandit", "best single drug"])]
     assert learned["policy"].nunique() == 4 and (learned["mask_violations"] == 0).all() and learned["true_value"].notna().all()
-    fair = pd.read_csv(out / "fairness.csv", keep_default_na=False)
+    fair = pd.read_csv(out / "fairness.csv")
+    assert set(fair["measure"]) == {"value", "benefit"}
+    fair = fair[fair["measure"] == "value"]
     assert set(fair["grouping"]) == {"sex", "age band", "centre"} and set(fair["policy"]) == set(table["policy"])
     assert fair.groupby(["grouping", "policy"])["patients"].sum().eq(800).all()  # every patient in one subgroup per grouping
     assert (fair["joint_lower"] <= fair["lower"]).all() and (fair["true_regret"] > -1e-9).all()  # the masked oracle is best everywhere

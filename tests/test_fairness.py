@@ -16,7 +16,7 @@ def test_values_gaps_and_allocation_by_hand(tmp_path):
     mask = np.array([[True, True], [True, False], [True, True], [True, True]])
     harm = np.array([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0]])
     report = subgroup_fairness(gamma, {"b": always_b, "half": half}, sex, drugs=["a", "b"], mask=mask, harm_gamma=harm,
-                               truth=gamma, random_state=0)  # fmt: skip
+                               reference="a", truth=gamma, random_state=0)  # fmt: skip
     v = report.values.set_index(["measure", "subgroup", "policy"])
     assert v.loc[("value", "F", "b"), "estimate"] == pytest.approx(1.5)  # (3 + 0) / 2
     assert v.loc[("value", "M", "b"), "estimate"] == pytest.approx(2.5)  # (4 + 1) / 2
@@ -24,6 +24,8 @@ def test_values_gaps_and_allocation_by_hand(tmp_path):
     assert v.loc[("harm", "F", "b"), "estimate"] == pytest.approx(0.5) and v.loc[("harm", "M", "half"), "estimate"] == pytest.approx(0.25)
     # masked oracle per patient: 3, 2 (b masked), 4, 1 -> F 2.5, M 2.5; regret of "b": F 1.0, M 0.0
     assert v.loc[("value", "F", "b"), "true_regret"] == pytest.approx(1.0) and v.loc[("value", "M", "b"), "true_regret"] == pytest.approx(0.0)
+    assert v.loc[("benefit", "F", "b"), "estimate"] == pytest.approx(0.0)  # ((3 - 1) + (0 - 2)) / 2
+    assert v.loc[("benefit", "M", "b"), "estimate"] == pytest.approx(2.0) and v.loc[("benefit", "M", "b"), "true_value"] == pytest.approx(2.0)
     gap = report.disparities.set_index(["measure", "policy"]).loc[("value", "b")]
     assert gap["gap"] == pytest.approx(1.0) and (gap["highest"], gap["lowest"]) == ("M", "F")
     alloc = report.allocation.set_index(["subgroup", "policy"])
@@ -62,5 +64,7 @@ def test_clear_errors():
         subgroup_fairness(gamma, [], ["a", "a", "b"])
     with pytest.raises(ValidationError, match="mask: expected a bool array of shape"):
         subgroup_fairness(gamma, {"p": np.full((3, 2), 0.5)}, ["a", "a", "b"], mask=np.ones((2, 2), bool))
+    with pytest.raises(ValidationError, match="reference: expected one of the drugs"):
+        subgroup_fairness(gamma, {"p": np.full((3, 2), 0.5)}, ["a", "a", "b"], drugs=["x", "y"], reference="z")
     with pytest.raises(ValidationError, match="gamma: expected finite"):
         subgroup_fairness(np.full((3, 2), np.nan), {"p": np.full((3, 2), 0.5)}, ["a", "a", "b"])

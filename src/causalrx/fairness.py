@@ -74,8 +74,8 @@ def _distributions(policies, n: int, k: int) -> dict[str, np.ndarray]:
     return out
 
 
-def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_gamma=None, truth=None, alpha: float = 0.05,
-                      n_bootstrap: int = 2000, random_state=None) -> FairnessReport:  # fmt: skip
+def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_gamma=None, reference=None, truth=None,
+                      alpha: float = 0.05, n_bootstrap: int = 2000, random_state=None) -> FairnessReport:  # fmt: skip
     """Value, harm and allocation of every policy in every subgroup, and the largest gap per grouping.
 
     Parameters
@@ -93,6 +93,11 @@ def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_ga
         The safety mask (True: allowed); adds each subgroup's share of drugs masked.
     harm_gamma : array (n, k), optional
         Doubly robust scores of an adverse-event indicator: adds each policy's harm rate.
+    reference : str, optional
+        The reference arm (a name in ``drugs``): adds each policy's *benefit*, its value minus
+        the value of the reference arm for the same patients. Subgroups differ in prognosis, so
+        their values differ under any policy; the benefit asks whether a policy helps some
+        subgroups less than others.
     truth : array (n, k), optional
         Expected reward under each drug (simulation): adds the true values, whether the
         intervals cover them, and each subgroup's regret against the masked oracle.
@@ -108,6 +113,10 @@ def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_ga
     names = list(dists)
     frame = _groupings(groups, n)
     measures = [("value", gamma)]
+    if reference is not None:
+        if str(reference) not in drugs:
+            raise ValidationError(f"reference: expected one of the drugs {drugs}, got {reference!r}")
+        measures.append(("benefit", gamma - gamma[:, [drugs.index(str(reference))]]))
     if harm_gamma is not None:
         harm_gamma = np.asarray(harm_gamma, dtype=float)
         if harm_gamma.shape != (n, k) or not np.isfinite(harm_gamma).all():
@@ -121,15 +130,16 @@ def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_ga
     for measure, scores in measures:
         per_patient = np.column_stack([(dists[p] * scores).sum(axis=1) for p in names])
         true = None
-        if truth is not None and measure == "value":
+        if truth is not None and measure in ("value", "benefit"):
             truth = np.asarray(truth, dtype=float)
             if truth.shape != (n, k):
                 raise ValidationError(f"truth: expected shape ({n}, {k}), got {truth.shape}")
-            true = np.column_stack([(dists[p] * truth).sum(axis=1) for p in names])
+            shift = truth[:, [drugs.index(str(reference))]] if measure == "benefit" else 0.0
+            true = np.column_stack([(dists[p] * (truth - shift)).sum(axis=1) for p in names])
         table = group_effects(per_patient, frame, drugs=names, alpha=alpha, n_bootstrap=n_bootstrap, truth=true,
                               random_state=random_state)  # fmt: skip
         table = table.rename(columns={"drug": "policy", "gate": "estimate", "true_gate": "true_value"}).assign(measure=measure)
-        if true is not None:
+        if true is not None and measure == "value":
             allowed = np.ones((n, k), bool) if mask is None else mask
             oracle = np.where(allowed, truth, -np.inf).max(axis=1)
             best = {(g, s): float(oracle[(frame[g] == s).to_numpy()].mean()) for g in frame.columns for s in frame[g].unique()}

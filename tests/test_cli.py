@@ -21,7 +21,7 @@ def test_run_writes_report(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "report.md", "report.html", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json",
                  "risk.csv", "calibration.png", "effects_vs_truth.csv", "policies.csv", "policies.png", "recommendations.csv",
-                 "safety_rules.csv", "drivers_fidelity.csv", "fairness.csv"):  # fmt: skip
+                 "safety_rules.csv", "drivers_fidelity.csv", "fairness.csv", "fairness.png"):  # fmt: skip
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert DISCLAIMER in report and "## Risk model (encoder)" in report and "## Safety audit of the logged prescriptions" in report
@@ -77,7 +77,7 @@ def _check_in_browser(page, screenshot):
     if (find_chromium() is None or playwright is None) and not os.environ.get("CI"):
         pytest.skip("no Chromium or Playwright here (CI has both)")
     check = check_report(page, screenshot)
-    assert check.errors == [] and check.hidden_sections == [] and check.broken_images == 0 and check.images == 3
+    assert check.errors == [] and check.hidden_sections == [] and check.broken_images == 0 and check.images == 4
     assert check.sorted_ok
     assert check.sections == ["cohort", "naive", "risk", "effects", "policies", "recommendations", "safety", "configuration"]
     assert screenshot.stat().st_size > 50_000  # a full page, not a blank one

@@ -52,10 +52,12 @@ class FairnessReport:
                 ax.errorbar(x, rows["estimate"], yerr=[rows["estimate"] - rows["joint_lower"], rows["joint_upper"] - rows["estimate"]],
                             fmt="o", capsize=2, label=policy)  # fmt: skip
             ax.set_xticks(np.arange(len(levels)), levels, rotation=30)
+            ax.axhline(0, color="grey", lw=0.8, ls=":")
             ax.set_title(grouping)
             ax.set_ylabel(measure)
-        axes[0][-1].legend(fontsize=7, loc="best")
-        fig.tight_layout()
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
         path = Path(path)
         fig.savefig(path, dpi=110)
         plt.close(fig)

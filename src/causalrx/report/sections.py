@@ -258,6 +258,7 @@ def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np
                   "DR value per subgroup (centres in `fairness.csv`)")
     gaps = fair.disparities[fair.disparities["measure"] == "benefit"].drop(columns="measure")
     section.table(gaps[gaps["policy"] != "reference"], "Largest gap in benefit over standard care between subgroups, per grouping and policy")
+    section.figure(folder / "fairness.png", "benefit over standard care per subgroup, simultaneous 95% intervals")
     payload = {"oracle_value": oracle, "best_single_drug": drug, "dr": _records(summary), "warnings": notes,
                "fairness": _records(fair.disparities)}  # fmt: skip
     return [section], payload
@@ -278,7 +279,8 @@ def _fairness(sim, Z, logged, allowed, result, folds, seed, folder, written):
     fair = subgroup_fairness(gamma, dists, groups, drugs=sim.cohort.action_names, mask=allowed, reference=sim.cohort.reference,
                              truth=truth, random_state=seed)  # fmt: skip
     fair.values.to_csv(folder / "fairness.csv", index=False)
-    written["fairness"] = folder / "fairness.csv"
+    fair.plot(folder / "fairness.png", measure="benefit")
+    written.update(fairness=folder / "fairness.csv", fairness_plot=folder / "fairness.png")
     return fair
 
 

@@ -128,14 +128,15 @@ def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_ga
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (n, k):
             raise ValidationError(f"mask: expected a bool array of shape ({n}, {k}), got {mask.shape}")
+    if truth is not None:
+        truth = np.asarray(truth, dtype=float)
+        if truth.shape != (n, k):
+            raise ValidationError(f"truth: expected shape ({n}, {k}), got {truth.shape}")
     tables = []
     for measure, scores in measures:
         per_patient = np.column_stack([(dists[p] * scores).sum(axis=1) for p in names])
         true = None
         if truth is not None and measure in ("value", "benefit"):
-            truth = np.asarray(truth, dtype=float)
-            if truth.shape != (n, k):
-                raise ValidationError(f"truth: expected shape ({n}, {k}), got {truth.shape}")
             shift = truth[:, [drugs.index(str(reference))]] if measure == "benefit" else 0.0
             true = np.column_stack([(dists[p] * (truth - shift)).sum(axis=1) for p in names])
         table = group_effects(per_patient, frame, drugs=names, alpha=alpha, n_bootstrap=n_bootstrap, truth=true,

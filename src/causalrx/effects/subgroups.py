@@ -65,7 +65,8 @@ def _groupings(groups, n: int) -> pd.DataFrame:
     if frame.shape[1] == 0:
         raise ValidationError("groups: expected at least one grouping column")
     # a patient whose label is missing is kept, in a subgroup named "(missing)", so nobody drops out silently
-    return frame.reset_index(drop=True).astype(object).where(frame.reset_index(drop=True).notna(), MISSING).astype(str)
+    frame = frame.reset_index(drop=True)
+    return frame.astype(object).where(frame.notna(), MISSING).astype(str)
 
 
 def max_t_critical_value(influence: np.ndarray, *, alpha: float = 0.05, n_bootstrap: int = 2000, random_state=None) -> float:
@@ -125,7 +126,11 @@ def group_effects(psi, groups, *, drugs=None, alpha: float = 0.05, n_bootstrap: 
     psi, drugs = _scores(psi, drugs)
     n, k = psi.shape
     frame = _groupings(groups, n)
-    rows, influence = [], []
+    if truth is not None:
+        truth = np.asarray(truth, dtype=float).reshape(n, -1)
+        if truth.shape != (n, k):
+            raise ValidationError(f"truth: expected shape ({n}, {k}) like psi, got {truth.shape}")
+    rows, influence, true = [], [], []
     for grouping in frame.columns:
         for level in sorted(frame[grouping].unique()):
             member = (frame[grouping] == level).to_numpy()
@@ -135,6 +140,8 @@ def group_effects(psi, groups, *, drugs=None, alpha: float = 0.05, n_bootstrap: 
                 gate = float(values.mean())
                 se = float(values.std(ddof=1) / np.sqrt(size)) if size > 1 else float("nan")
                 rows.append({"grouping": grouping, "subgroup": level, "drug": drug, "patients": size, "gate": gate, "se": se})
+                if truth is not None:
+                    true.append(float(truth[member, j].mean()))
                 # influence on the full sample: (psi - gate) 1{member} n / n_g, so its mean's sd is the group's se
                 influence.append(np.where(member, psi[:, j] - gate, 0.0) * n / max(size, 1))
     table = pd.DataFrame(rows)
@@ -143,10 +150,6 @@ def group_effects(psi, groups, *, drugs=None, alpha: float = 0.05, n_bootstrap: 
     table["lower"], table["upper"] = table["gate"] - z * table["se"], table["gate"] + z * table["se"]
     table["joint_lower"], table["joint_upper"] = table["gate"] - crit * table["se"], table["gate"] + crit * table["se"]
     if truth is not None:
-        truth = np.asarray(truth, dtype=float).reshape(n, -1)
-        if truth.shape != (n, k):
-            raise ValidationError(f"truth: expected shape ({n}, {k}) like psi, got {truth.shape}")
-        true = [truth[(frame[g] == s).to_numpy(), drugs.index(d)].mean() for g, s, d in zip(table["grouping"], table["subgroup"], table["drug"])]
         table["true_gate"] = true
         table["covered"] = (table["lower"] <= table["true_gate"]) & (table["true_gate"] <= table["upper"])
         table["joint_covered"] = (table["joint_lower"] <= table["true_gate"]) & (table["true_gate"] <= table["joint_upper"])

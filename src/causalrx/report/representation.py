@@ -47,16 +47,22 @@ def raw_covariates(cohort) -> np.ndarray:
     return raw_feature_table(cohort).to_numpy()
 
 
-def prepared_feature_table(cohort, random_state=0) -> pd.DataFrame:
+def prepared_feature_table(cohort, random_state=0, *, named_variants: bool = False) -> pd.DataFrame:
     """The effect estimators' covariates: the cohort through :class:`~causalrx.prep.Preprocessor`
     (proteins log2 -> ComBat -> imputed, the ECG's heart rate and RR variability, presence
     flags and missing-value indicators), without the raw SNP dosages (PRS and pharmacogene
-    phenotypes stay). Every step is label-free, so it is fitted on all the patients.
-    Indexed by patient id."""
+    phenotypes stay). ``named_variants=True`` keeps the dosages of the variants annotated
+    with a gene in ``cohort.variants`` (e.g. TLR7 rs179008, X-coded 0/1 in men and 0/1/2 in
+    women), dropping only the anonymous panel. Every step is label-free, so it is fitted on
+    all the patients. Indexed by patient id."""
     from causalrx.prep import Preprocessor
 
     prep = Preprocessor(random_state=random_state).fit(cohort)
-    return prep.transform(cohort).drop(columns=getattr(prep, "variants_kept_", []))
+    dropped = list(getattr(prep, "variants_kept_", []))
+    if named_variants and cohort.variants is not None and "gene" in cohort.variants:
+        genes = cohort.variants.set_index("variant_id")["gene"].fillna("").astype(str)
+        dropped = [v for v in dropped if not genes.get(v, "")]
+    return prep.transform(cohort).drop(columns=dropped)
 
 
 def encode(sim: SimulatedCohort, encoder: str, *, folds: int = 3, epochs: int | None = None, n_bootstrap: int = 200,

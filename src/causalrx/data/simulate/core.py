@@ -7,6 +7,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from causalrx.data.schema import Cohort, EcgWaveforms
+from causalrx.data.simulate import autoimmune as ai
 from causalrx.data.simulate import traits as tr
 from causalrx.data.simulate import world
 from causalrx.data.simulate.drugs import coefficient_matrix, drug_specs
@@ -42,9 +43,10 @@ def _check_params(n, n_drugs, confounding, overlap, hidden_confounding, horizon,
 
 def simulate_cohort(
     n: int = 5000,
-    n_drugs: int = 6,
+    n_drugs: int | None = None,
     random_state: int | None = 0,
     *,
+    scenario: str = "cardiometabolic",
     confounding: float = 1.0,
     overlap: float = 1.0,
     hidden_confounding: float = 0.0,
@@ -78,9 +80,17 @@ def simulate_cohort(
     Parameters
     ----------
     n, n_drugs : int
-        Patients and drugs (the reference arm ``standard_care`` included).
+        Patients and drugs (the reference arm ``standard_care`` included); ``n_drugs``
+        defaults to 6 for the cardiometabolic cohort and to all four arms of an
+        autoimmune scenario.
     random_state : int or None
         Seed; the same seed gives identical cohorts and truth.
+    scenario : str
+        ``"cardiometabolic"`` (the default cohort described above) or an autoimmune
+        disease driven by X-escape gene dosage: ``"lupus"`` (alias ``"autoimmune"``),
+        ``"vkh"`` or ``"kawasaki"``, each with its own sex ratio, ages and three drugs
+        (see :mod:`causalrx.data.simulate.autoimmune`; its subgroup ground truth is
+        :func:`.autoimmune.true_subgroup_effects`).
     confounding : float
         Strength of every covariate-dependent part of the clinicians' choices; 0 gives a
         randomised trial (propensities constant across patients).
@@ -114,9 +124,12 @@ def simulate_cohort(
     >>> sim.cohort.n_patients, sim.truth.ite_net.shape
     (500, (500, 4))
     """
+    prof = ai.profile(scenario)
+    if n_drugs is None:
+        n_drugs = 6 if prof is None else 1 + len(prof.drugs)
     _check_params(n, n_drugs, confounding, overlap, hidden_confounding, horizon, harm_weight, n_centres)
     config = dict(
-        n=int(n), n_drugs=int(n_drugs), random_state=random_state, confounding=float(confounding), overlap=float(overlap),
+        n=int(n), n_drugs=int(n_drugs), random_state=random_state, scenario=str(scenario), confounding=float(confounding), overlap=float(overlap),
         hidden_confounding=float(hidden_confounding), horizon=int(horizon), harm_weight=float(harm_weight),
         rule_adherence=float(rule_adherence), n_centres=int(n_centres), n_snps=int(n_snps), n_x_snps=int(n_x_snps),
         n_proteins=int(n_proteins), ecg=bool(ecg), ecg_fs=float(ecg_fs), ecg_seconds=float(ecg_seconds), ecg_leads=list(ecg_leads),
@@ -124,7 +137,7 @@ def simulate_cohort(
     rng = np.random.default_rng(random_state)
     bar = tqdm(total=6 + (n if ecg else 0), desc="simulate", disable=not progress, unit="step")
 
-    traits = tr.draw_traits(n, rng, n_centres)
+    traits = tr.draw_traits(n, rng, n_centres) if prof is None else ai.draw_traits(n, rng, n_centres, prof)
     female = (traits["sex"] == "F").to_numpy()
     dosage, variants, prs = tr.draw_genotype_panel(n, rng, female, n_snps, n_x_snps)
     traits["prs"] = prs
@@ -133,14 +146,16 @@ def simulate_cohort(
     present = {m: rng.random(n) < p for m, p in PRESENCE.items()}
     bar.update()
 
-    specs = drug_specs(n_drugs)
+    specs = drug_specs(n_drugs) if prof is None else ai.drug_specs(prof, n_drugs)
     names = tuple(s.name for s in specs)
-    term = tr.terms(traits)
+    term = tr.terms(traits) if prof is None else tr.terms(traits) | ai.terms(traits)
     term_names = list(term)
     matrix = np.column_stack([term[t] for t in term_names])
     benefit = matrix @ coefficient_matrix(specs, "benefit", term_names)
     harm = matrix @ coefficient_matrix(specs, "harm", term_names)
-    means = np.array([tr.term_means()[t] for t in term_names])
+    means = np.array([(tr.term_means() if prof is None else ai.population_term_means(prof)).get(t, np.nan) for t in term_names])
+    means[np.isnan(means) & ~(coefficient_matrix(specs, "benefit", term_names) != 0).any(axis=1)
+          & ~(coefficient_matrix(specs, "harm", term_names) != 0).any(axis=1)] = 0.0  # terms no drug uses
     ate_efficacy = means @ coefficient_matrix(specs, "benefit", term_names)
     ate_adverse = means @ coefficient_matrix(specs, "harm", term_names)
     contraindicated, known = _contraindications(specs, term, present, traits)
@@ -148,6 +163,8 @@ def simulate_cohort(
 
     centre_prognosis, centre_habits = world.centre_effects(n_centres, n_drugs)
     mu0, mu0_observed = world.baseline_prognosis(traits, centre_prognosis)
+    if prof is not None:  # more active disease, worse prognosis (and clinicians see it)
+        mu0, mu0_observed = (m + ai.PROGNOSIS_PER_ACTIVITY * traits["activity"].to_numpy() for m in (mu0, mu0_observed))
     adverse_prob = world.base_adverse_risk(traits, term["tlr7_c"])[:, None] + harm
     clinicians = world.clinician_policy(
         specs, traits, contraindicated, known, mu0_observed, centre_habits,
@@ -170,13 +187,17 @@ def simulate_cohort(
     censor = np.minimum(5.0, rng.exponential(12.0, n))
     bar.update()
 
-    clinical = _clinical_table(ids, traits, present["qtc_reported"], rng)
-    genomics = _genomics_table(ids, traits, dosage, variants, present["genomics"], rng, typed_a3101="carbamazepine" in names)
+    named = NAMED_SNPS + ((ai.KDM6A.variant_id, "X", ai.KDM6A.gene, True),) * (prof is not None)
+    frequencies = [tr.SLCO1B1_RS4149056_C, tr.VKORC1_RS9923231_A, tr.G6PD_RS1050828_T, tr.TLR7_RS179008_T, ai.KDM6A.allele_frequency]
+    clinical = _clinical_table(ids, traits, present["qtc_reported"], rng, recorded_age=(18, 100) if prof is None else prof.recorded_age)
+    if prof is not None:
+        clinical["disease_activity"] = np.round(10 + 4 * traits["activity"].to_numpy(), 1)
+    genomics = _genomics_table(ids, traits, dosage, variants, present["genomics"], rng, typed_a3101="carbamazepine" in names, named=named)
     variants = pd.concat(
         [variants, pd.DataFrame({
-            "variant_id": [s[0] for s in NAMED_SNPS], "chrom": [s[1] for s in NAMED_SNPS], "pos": 0, "ref": "C", "alt": "T",
-            "gene": [s[2] for s in NAMED_SNPS], "escapes_x_inactivation": [s[3] for s in NAMED_SNPS], "prs_weight": 0.0,
-            "alt_frequency": [tr.SLCO1B1_RS4149056_C, tr.VKORC1_RS9923231_A, tr.G6PD_RS1050828_T, tr.TLR7_RS179008_T],
+            "variant_id": [s[0] for s in named], "chrom": [s[1] for s in named], "pos": 0, "ref": "C", "alt": "T",
+            "gene": [s[2] for s in named], "escapes_x_inactivation": [s[3] for s in named], "prs_weight": 0.0,
+            "alt_frequency": frequencies[: len(named)],
         })], ignore_index=True,
     )  # fmt: skip
     proteomics = _proteomics_table(ids, traits, present["proteomics"], n_proteins, n_centres, rng)
@@ -205,6 +226,7 @@ def simulate_cohort(
         clinical=clinical, action_names=names, treatments=treatments, outcomes=outcomes, genomics=genomics,
         proteomics=proteomics, ecg=waveforms, variants=variants, timeseries=timeseries,
         metadata={"source": "causalrx.data.simulate.simulate_cohort", "simulation": config,
+                  **({} if prof is None else {"disease": prof.label}),
                   "indications": {d: i for d, i in INDICATIONS.items() if d in names}},
     )  # fmt: skip
     truth = GroundTruth(
@@ -239,7 +261,7 @@ def _contraindications(specs, term, present, traits) -> tuple[np.ndarray, np.nda
 INDICATIONS = {"clopidogrel": "non-ACS non-PCI cardiovascular", "azathioprine": "non-malignant condition"}
 
 
-def _clinical_table(ids, traits, qtc_reported, rng) -> pd.DataFrame:
+def _clinical_table(ids, traits, qtc_reported, rng, recorded_age=(18, 100)) -> pd.DataFrame:
     n = len(ids)
     days = rng.integers(0, 9 * 365, n)
     table = pd.DataFrame(
@@ -247,7 +269,7 @@ def _clinical_table(ids, traits, qtc_reported, rng) -> pd.DataFrame:
             "patient_id": ids,
             "centre": np.char.add("C", (traits["centre"].to_numpy() + 1).astype(str)),
             "enrol_date": pd.Timestamp("2016-01-01") + pd.to_timedelta(days, unit="D"),
-            "age": np.clip(traits["age"].to_numpy(), 18, 100),
+            "age": np.clip(traits["age"].to_numpy(), *recorded_age),
             "sex": traits["sex"].to_numpy(),
             "weight_kg": np.clip(traits["weight_kg"].to_numpy(), 35, 200),
             "egfr": np.clip(traits["egfr"].to_numpy(), 5, 150),
@@ -260,7 +282,7 @@ def _clinical_table(ids, traits, qtc_reported, rng) -> pd.DataFrame:
     return table
 
 
-def _genomics_table(ids, traits, dosage, variants, present, rng, typed_a3101: bool = False) -> pd.DataFrame:
+def _genomics_table(ids, traits, dosage, variants, present, rng, typed_a3101: bool = False, named=NAMED_SNPS) -> pd.DataFrame:
     """Genotype dosages and pharmacogene phenotypes of the patients with genomics. HLA-A*31:01
     is typed only in cohorts where carbamazepine is among the drugs, so the tables of cohorts
     without it (the default six drugs) are those of earlier versions."""
@@ -269,7 +291,7 @@ def _genomics_table(ids, traits, dosage, variants, present, rng, typed_a3101: bo
     values = dosage[keep].astype(np.float32)
     values[rng.random(values.shape) < 0.002] = np.nan  # missing calls
     table = pd.DataFrame(values, columns=variants["variant_id"].to_numpy())
-    for snp, *_ in NAMED_SNPS:
+    for snp, *_ in named:
         table[snp] = t[snp].to_numpy().astype(np.float32)
     table.insert(0, "patient_id", ids[keep])
     table["prs"] = t["prs"].to_numpy()

@@ -63,13 +63,27 @@ def _cyp2c19_phenotype(a1: np.ndarray, a2: np.ndarray) -> np.ndarray:
     )
 
 
-def draw_traits(n: int, rng: np.random.Generator, n_centres: int) -> pd.DataFrame:
-    """Draw the true (latent) traits of ``n`` patients; the hidden confounder ``u`` included."""
-    female = rng.random(n) < 0.5
+def draw_traits(
+    n: int,
+    rng: np.random.Generator,
+    n_centres: int,
+    *,
+    female_share: float = 0.5,
+    age_mean: float = AGE_MEAN,
+    age_sd: float = AGE_SD,
+    pregnancy_min_age: float = -np.inf,
+) -> pd.DataFrame:
+    """Draw the true (latent) traits of ``n`` patients; the hidden confounder ``u`` included.
+
+    ``female_share``, ``age_mean``/``age_sd`` (``age_z`` is standardised with them) and the
+    youngest age at which a woman can be pregnant describe the population; the defaults are
+    the cardiometabolic cohort's, and other scenarios (:mod:`.autoimmune`) set their own.
+    """
+    female = rng.random(n) < female_share
     sex = np.where(female, "F", "M")
-    age = rng.normal(AGE_MEAN, AGE_SD, n)
+    age = rng.normal(age_mean, age_sd, n)
     egfr = EGFR_INTERCEPT + EGFR_AGE_SLOPE * age + rng.normal(0, EGFR_NOISE_SD, n)
-    age_z = (age - AGE_MEAN) / AGE_SD
+    age_z = (age - age_mean) / age_sd
     traits = {
         "sex": sex,
         "age": age,
@@ -84,7 +98,7 @@ def draw_traits(n: int, rng: np.random.Generator, n_centres: int) -> pd.DataFram
     }
     for name, p in BINARY.items():
         traits[name] = rng.random(n) < p
-    traits["pregnant"] = female & (age < PREGNANCY_AGE) & (rng.random(n) < PREGNANCY_RATE)
+    traits["pregnant"] = female & (age >= pregnancy_min_age) & (age < PREGNANCY_AGE) & (rng.random(n) < PREGNANCY_RATE)
     qtc_mean = np.where(female, QTC_MEAN["F"], QTC_MEAN["M"])
     traits["qtc_ms"] = np.round(rng.normal(qtc_mean, QTC_SD)).astype(np.int64)
     traits["hr_bpm"] = rng.normal(HR_MEAN, HR_SD, n)

@@ -97,9 +97,7 @@ def disease_drift(traits) -> np.ndarray:
 
 
 def indication_logits(specs, traits) -> np.ndarray:
-    feats = {"one": np.ones(len(traits))}
-    for name in CLINICIAN_FEATURES[1:]:
-        feats[name] = traits[name].to_numpy().astype(float)
+    """Each drug's indication logits; a feature is ``one`` or any column of ``traits``."""
     out = np.zeros((len(traits), len(specs)))
     for a, spec in enumerate(specs):
         weights = spec.indication
@@ -107,7 +105,7 @@ def indication_logits(specs, traits) -> np.ndarray:
             world = np.random.default_rng(STRUCTURE_SEED + 1000 + a)
             weights = {f: float(world.normal(0, 0.4)) for f in CLINICIAN_FEATURES[1:4]}
         for feature, w in weights.items():
-            out[:, a] += w * feats[feature]
+            out[:, a] += w * (1.0 if feature == "one" else traits[feature].to_numpy().astype(float))
     return out
 
 

@@ -21,7 +21,8 @@ def test_run_writes_report(tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "report.md", "report.html", "effects.csv", "treatments.csv", "missingness.csv", "effects.png", "summary.json",
                  "risk.csv", "calibration.png", "effects_vs_truth.csv", "policies.csv", "policies.png", "recommendations.csv",
-                 "safety_rules.csv", "drivers_fidelity.csv", "fairness.csv", "fairness.png"):  # fmt: skip
+                 "safety_rules.csv", "drivers_fidelity.csv", "fairness.csv", "fairness.png", "recommendation_fairness.csv",
+                 "recommendation_tiers.csv"):  # fmt: skip
         assert (out / name).is_file(), name
     report = (out / "report.md").read_text()
     assert DISCLAIMER in report and "## Risk model (encoder)" in report and "## Safety audit of the logged prescriptions" in report
@@ -40,11 +41,20 @@ def test_run_writes_report(tmp_path):
     fair = pd.read_csv(out / "fairness.csv")
     assert set(fair["measure"]) == {"value", "benefit"}
     fair = fair[fair["measure"] == "value"]
-    assert set(fair["grouping"]) == {"sex", "age band", "centre"} and set(fair["policy"]) == set(table["policy"])
+    assert set(fair["grouping"]) == {"sex", "age band", "centre", "TLR7 dosage"} and set(fair["policy"]) == set(table["policy"])
+    # X-escape genotype, sex-aware: men carry 0 or 1 copy, women 0-2; patients without genomics form "(missing)"
+    assert set(fair.loc[fair["grouping"] == "TLR7 dosage", "subgroup"]) <= {"M 0", "M 1", "F 0", "F 1", "F 2", "(missing)"}
     assert fair.groupby(["grouping", "policy"])["patients"].sum().eq(800).all()  # every patient in one subgroup per grouping
     assert (fair["joint_lower"] <= fair["lower"]).all() and (fair["true_regret"] > -1e-9).all()  # the masked oracle is best everywhere
     assert fair["joint_covered"].mean() > 0.8 and "Is anyone worse served?" in report
-    assert "## Recommendations" in report and "trivial rule:" in report
+    assert "## Recommendations" in report and "trivial rule:" in report and "worse served by the recommendations" in report
+    rec_fair = pd.read_csv(out / "recommendation_fairness.csv")
+    rec_value = rec_fair[rec_fair["measure"] == "value"]
+    assert set(rec_value["policy"]) == {"recommendations"} and rec_value.groupby("grouping")["patients"].sum().eq(800).all()
+    assert (rec_value["true_regret"] > -1e-9).all() and (rec_value["joint_lower"] <= rec_value["estimate"]).all()
+    rec_tiers = pd.read_csv(out / "recommendation_tiers.csv")
+    assert np.allclose(rec_tiers.groupby(["grouping", "subgroup", "drug"])["share"].sum(), 1.0)
+    assert ((rec_tiers["lower"] <= rec_tiers["share"]) & (rec_tiers["share"] <= rec_tiers["upper"])).all()
     tiers = pd.read_csv(out / "recommendations.csv", keep_default_na=False)
     assert len(tiers) == 800 * 5 and (tiers[tiers["tier"] == "recommended"].groupby("patient_id").size() == 1).all()
     assert tiers["patient_id"].nunique() == 800 and (tiers.loc[tiers["tier"] == "contraindicated", "reason"] != "").all()

@@ -68,3 +68,49 @@ def test_clear_errors():
         subgroup_fairness(gamma, {"p": np.full((3, 2), 0.5)}, ["a", "a", "b"], drugs=["x", "y"], reference="z")
     with pytest.raises(ValidationError, match="gamma: expected finite"):
         subgroup_fairness(np.full((3, 2), np.nan), {"p": np.full((3, 2), 0.5)}, ["a", "a", "b"])
+
+
+def _tiers(recommended: dict, contraindicated: dict, drugs) -> pd.DataFrame:
+    rows = []
+    for pid, best in recommended.items():
+        for d in drugs:
+            tier = "recommended" if d == best else "contraindicated" if d in contraindicated.get(pid, ()) else "alternative"
+            rows.append({"patient_id": pid, "drug": d, "tier": tier})
+    return pd.DataFrame(rows)
+
+
+def test_recommendation_tiers_by_subgroup_by_hand():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from causalrx.fairness import recommendation_fairness
+
+    drugs = ["ref", "x", "y"]
+    ids = ["p1", "p2", "p3", "p4"]
+    gamma = np.array([[0.0, 1.0, 2.0], [0.0, 3.0, 1.0], [1.0, 0.0, 5.0], [2.0, 2.0, 0.0]])
+    table = _tiers({"p4": "ref", "p1": "y", "p2": "x", "p3": "y"}, {"p1": ("x",), "p3": ("x",)}, drugs)  # rows in another order
+    report = recommendation_fairness(table, gamma, pd.Series(["F", "F", "M", "M"], name="sex"), ids, drugs=drugs, reference="ref",
+                                     truth=gamma, random_state=0)  # fmt: skip
+    v = report.values.set_index(["measure", "subgroup"])
+    assert v.loc[("value", "F"), "estimate"] == pytest.approx(2.5)  # p1 y = 2, p2 x = 3
+    assert v.loc[("value", "M"), "estimate"] == pytest.approx(3.5)  # p3 y = 5, p4 ref = 2
+    assert v.loc[("benefit", "M"), "estimate"] == pytest.approx(2.0)  # (5 - 1 + 2 - 2) / 2
+    assert v.loc[("value", "F"), "true_regret"] == pytest.approx(0.0) and v.loc[("value", "M"), "true_regret"] == pytest.approx(0.0)
+    t = report.tiers.set_index(["subgroup", "drug", "tier"])
+    assert t.loc[("F", "x", "contraindicated"), "share"] == 0.5 and t.loc[("M", "y", "recommended"), "share"] == 0.5
+    lo, hi = proportion_confint(1, 2, alpha=0.05, method="wilson")
+    assert (t.loc[("F", "x", "contraindicated"), "lower"], t.loc[("F", "x", "contraindicated"), "upper"]) == pytest.approx((lo, hi))
+    assert t.loc[("M", "ref", "recommended"), "share"] == 0.5 and t.loc[("F", "ref", "recommended"), "upper"] == pytest.approx(
+        proportion_confint(0, 2, alpha=0.05, method="wilson")[1])
+    shares = report.tiers.groupby(["subgroup", "drug"])["share"].sum()
+    np.testing.assert_allclose(shares, 1.0)  # every drug is in exactly one tier for every patient
+
+
+def test_recommendation_fairness_refuses_patients_without_one_recommendation():
+    from causalrx.fairness import recommendation_fairness
+
+    drugs = ["ref", "x"]
+    table = _tiers({"p1": "x"}, {}, drugs)
+    with pytest.raises(ValidationError, match=r"1 of 2 patients do not have exactly one recommended drug \(e\.g\. 'p2' has 0\)"):
+        recommendation_fairness(table, np.zeros((2, 2)), ["F", "M"], ["p1", "p2"], drugs=drugs)
+    with pytest.raises(ValidationError, match=r"drugs \['z'\] are not among"):
+        recommendation_fairness(_tiers({"p1": "z"}, {}, ["ref", "z"]), np.zeros((1, 2)), ["F"], ["p1"], drugs=drugs)

@@ -25,11 +25,14 @@ from causalrx.exceptions import ValidationError
 class FairnessReport:
     """``values``: value (and harm) per (grouping, subgroup, policy) with intervals;
     ``disparities``: largest gap per (grouping, policy, measure); ``allocation``: share of
-    each drug per subgroup and policy, and the share of drugs the safety mask removes."""
+    each drug per subgroup and policy, and the share of drugs the safety mask removes;
+    ``tiers`` (from :func:`recommendation_fairness` only): share of patients per subgroup,
+    drug and tier, with 95% Wilson intervals."""
 
     values: pd.DataFrame
     disparities: pd.DataFrame
     allocation: pd.DataFrame
+    tiers: pd.DataFrame | None = None
 
     def plot(self, path, measure: str = "value") -> Path:
         """Each policy's value (or harm) per subgroup with its simultaneous interval, one panel per grouping."""
@@ -175,3 +178,67 @@ def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_ga
             for p in names:
                 rows.append({**base, "policy": p, **{d: float(dists[p][member, j].mean()) for j, d in enumerate(drugs)}})
     return FairnessReport(values=values, disparities=disparities, allocation=pd.DataFrame(rows))
+
+
+def recommendation_fairness(recommendations, gamma, groups, patient_ids, *, drugs, mask=None, harm_gamma=None, reference=None,
+                            truth=None, alpha: float = 0.05, n_bootstrap: int = 2000, random_state=None) -> FairnessReport:  # fmt: skip
+    """Fairness of :func:`causalrx.recommend.recommend`'s tiers: who gets recommended what, and how well following them serves each subgroup.
+
+    Following the recommendations is a policy, the recommended drug of every patient, so its
+    value, benefit over the reference arm, harm and true regret per subgroup come from
+    :func:`subgroup_fairness` under the name ``"recommendations"``. ``tiers`` adds, per
+    subgroup and drug, the share of patients for whom the drug is recommended, an
+    alternative or contraindicated, with 95% Wilson intervals (pointwise).
+
+    ``gamma`` (n, k), ``groups`` (n rows), ``mask`` and ``truth`` are in the order of
+    ``patient_ids``, with the k drugs in the order of ``drugs``; every patient must have
+    exactly one recommended drug among ``drugs`` in ``recommendations.table``.
+    """
+    from causalrx.recommend import TIERS
+
+    table = recommendations.table if hasattr(recommendations, "table") else recommendations
+    ids = pd.Index(np.asarray(patient_ids))
+    drugs = [str(d) for d in drugs]
+    if ids.has_duplicates:
+        raise ValidationError("patient_ids: expected unique patient ids")
+    unknown = sorted(set(table["drug"].astype(str)) - set(drugs))
+    if unknown:
+        raise ValidationError(f"recommendations: drugs {unknown} are not among drugs {drugs}")
+    chosen = table[table["tier"] == "recommended"]
+    counts = chosen["patient_id"].value_counts().reindex(ids, fill_value=0)
+    if (counts != 1).any():
+        bad = counts[counts != 1]
+        raise ValidationError(f"recommendations: {len(bad)} of {len(ids)} patients do not have exactly one recommended drug "
+                              f"(e.g. {bad.index[0]!r} has {int(bad.iloc[0])})")  # fmt: skip
+    best = chosen.set_index("patient_id")["drug"].astype(str).reindex(ids).map({d: j for j, d in enumerate(drugs)}).to_numpy()
+    policy = np.eye(len(drugs))[best]
+    report = subgroup_fairness(gamma, {"recommendations": policy}, groups, drugs=drugs, mask=mask, harm_gamma=harm_gamma,
+                               reference=reference, truth=truth, alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state)  # fmt: skip
+    frame = _groupings(groups, len(ids))
+    tier = table.assign(drug=table["drug"].astype(str)).pivot(index="patient_id", columns="drug", values="tier").reindex(index=ids, columns=drugs)
+    if tier.isna().any().any():
+        raise ValidationError(f"recommendations: {int(tier.isna().any(axis=1).sum())} patients lack a tier for some drug")
+    z = stats.norm.ppf(1 - alpha / 2)
+    rows = []
+    for grouping in frame.columns:
+        for level in sorted(frame[grouping].unique()):
+            member = (frame[grouping] == level).to_numpy()
+            m = int(member.sum())
+            for drug in drugs:
+                for name in TIERS:
+                    hits = int((tier[drug].to_numpy()[member] == name).sum())
+                    lower, upper = _wilson(hits, m, z)
+                    rows.append({"grouping": grouping, "subgroup": level, "patients": m, "drug": drug, "tier": name,
+                                 "share": hits / m, "lower": lower, "upper": upper})  # fmt: skip
+    report.tiers = pd.DataFrame(rows)
+    return report
+
+
+def _wilson(hits: int, n: int, z: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion."""
+    p = hits / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    lower = 0.0 if hits == 0 else max(0.0, centre - half)  # exact ends: no rounding past the observed share
+    upper = 1.0 if hits == n else min(1.0, centre + half)
+    return float(lower), float(upper)

@@ -188,9 +188,11 @@ def _run_into(config: RunConfig, folder: Path, progress: bool) -> dict:
 
         context = Z if Z is not None else raw_covariates(sim.cohort)
         with stages("policies"):
-            parts["policies"], payload["policies"] = sections.policies(sim, config, context, mask, folder, written, progress)
+            gamma = sections.reward_scores(sim, context, config)
+            parts["policies"], payload["policies"] = sections.policies(sim, config, context, mask, gamma, folder, written, progress)
         with stages("recommendations"):
-            parts["recommendations"], payload["recommendations"] = sections.recommendations(sim, config, context, folder, written, progress)
+            parts["recommendations"], payload["recommendations"] = sections.recommendations(sim, config, context, mask, gamma, folder,
+                                                                                            written, progress)  # fmt: skip
     for key in ("cohort", "risk", "effects", "policies", "recommendations", "safety"):
         for section in parts.get(key, []):
             doc.add(section)

@@ -190,8 +190,10 @@ def collapse_duplicates(table: pd.DataFrame, keep: str = "DR", tol: float = 1e-9
     return table.drop(index=drop), notes
 
 
-def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np.ndarray, folder: Path, written: dict, progress: bool):
-    """Learners and baselines (clinicians, uniform, reference arm, best single drug) compared off-policy under the mask."""
+def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np.ndarray, gamma: np.ndarray, folder: Path, written: dict,
+             progress: bool):  # fmt: skip
+    """Learners and baselines (clinicians, uniform, reference arm, best single drug) compared off-policy under the mask;
+    ``gamma``: :func:`reward_scores`, for the fairness table."""
     from causalrx.compare import compare
     from causalrx.data.problem import DecisionProblem
     from causalrx.effects import DRLearner
@@ -246,16 +248,17 @@ def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np
     section.table(collapsed, "Every estimator (`policies.csv`)" + (f"; rows with the same point estimate as DR left out: {'; '.join(same)}" if same else ""))
     if notes:
         section.text("Warnings while fitting and evaluating (low effective sample sizes make IPS-type intervals wide): " + " | ".join(notes))
-    fair = _fairness(sim, Z, logged, allowed, result, folds, seed, folder, written)
-    section.text("Is anyone worse served? Each policy's DR value by sex, age band and centre, with 95% intervals that hold",
+    fair = _fairness(sim, Z, gamma, allowed, result, seed, folder, written)
+    section.text("Is anyone worse served? Each policy's DR value by sex, age band, centre and X-escape genotype (sex-aware",
+                 "TLR7 dosage: \"F 2\" is a woman with two risk alleles), with 95% intervals that hold",
                  "simultaneously over the whole table (`fairness.csv`; true value and regret against the masked oracle in the same",
                  "subgroup from the simulator). Subgroups differ in prognosis, so values differ under every policy, standard care",
                  "included; the gaps below are in *benefit*, a policy's value minus standard care's for the same patients. The largest",
                  "gap per grouping is picked from the data, so its interval is optimistic; Cochran's Q tests all subgroups at once.")  # fmt: skip
     values = fair.values[fair.values["measure"] == "value"]
-    shown = values[values["grouping"] != "centre"]
+    shown = values[values["grouping"].isin(["sex", "age band"])]
     section.table(shown[["grouping", "subgroup", "policy", "patients", "estimate", "joint_lower", "joint_upper", "true_value", "true_regret"]],
-                  "DR value per subgroup (centres in `fairness.csv`)")
+                  "DR value per subgroup (centres and genotypes in `fairness.csv` and the plot)")
     gaps = fair.disparities[fair.disparities["measure"] == "benefit"].drop(columns="measure")
     section.table(gaps[gaps["policy"] != "reference"], "Largest gap in benefit over standard care between subgroups, per grouping and policy")
     section.figure(folder / "fairness.png", "benefit over standard care per subgroup, simultaneous 95% intervals")
@@ -264,20 +267,44 @@ def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np
     return [section], payload
 
 
-def _fairness(sim, Z, logged, allowed, result, folds, seed, folder, written):
-    """Subgroup values of every compared policy from one set of cross-fitted DR scores."""
-    from causalrx.fairness import subgroup_fairness
+def reward_scores(sim: SimulatedCohort, Z: np.ndarray, config: RunConfig) -> np.ndarray:
+    """Cross-fitted doubly robust scores (n, k) of the net reward under each drug (logged
+    propensities), shared by the fairness tables of the policies and of the recommendations."""
     from causalrx.policy.base import dr_scores
 
-    k = sim.cohort.n_actions
-    gamma = dr_scores(Z, logged.action, logged.reward, k, propensity=sim.truth.propensity, n_folds=folds, random_state=seed)
-    dists = {name: policy.action_dist(Z, allowed) for name, policy in result.policies.items()}
-    clinical = sim.cohort.clinical.set_index("patient_id").reindex(sim.cohort.patient_ids)
+    logged = sim.bandit_feedback(Z)
+    return dr_scores(Z, logged.action, logged.reward, sim.cohort.n_actions, propensity=sim.truth.propensity,
+                     n_folds=config.effect_folds, random_state=config.random_state)  # fmt: skip
+
+
+def subgroups(cohort) -> pd.DataFrame:
+    """The run's groupings, in the cohort's patient order: sex, age band (< 65, 65+), centre,
+    and for every gene escaping X-inactivation in ``cohort.variants`` (e.g. TLR7) its
+    sex-aware dosage ("F 2": a woman with two risk alleles; no genotype: "(missing)")."""
+    clinical = cohort.clinical.set_index("patient_id").reindex(cohort.patient_ids)
     groups = pd.DataFrame({"sex": clinical["sex"].to_numpy(), "age band": np.where(clinical["age"] >= 65, "65+", "<65"),
                            "centre": clinical["centre"].to_numpy()})  # fmt: skip
+    variants = cohort.variants
+    if cohort.genomics is None or variants is None or "escapes_x_inactivation" not in variants:
+        return groups
+    escape = variants[variants["escapes_x_inactivation"].astype(bool) & variants["gene"].fillna("").astype(str).ne("")]
+    genotypes = cohort.genomics.set_index("patient_id").reindex(cohort.patient_ids)
+    for gene, variant in zip(escape["gene"], escape["variant_id"]):
+        if variant in genotypes:
+            dosage = genotypes[variant]
+            label = groups["sex"].astype(str) + " " + dosage.fillna(0).round().astype(int).astype(str).to_numpy()
+            groups[f"{gene} dosage"] = np.where(dosage.isna().to_numpy(), None, label.to_numpy())
+    return groups
+
+
+def _fairness(sim, Z, gamma, allowed, result, seed, folder, written):
+    """Subgroup values of every compared policy from one set of cross-fitted DR scores."""
+    from causalrx.fairness import subgroup_fairness
+
+    dists = {name: policy.action_dist(Z, allowed) for name, policy in result.policies.items()}
     truth = sim.truth.efficacy_mean - sim.truth.harm_weight * sim.truth.adverse_prob
-    fair = subgroup_fairness(gamma, dists, groups, drugs=sim.cohort.action_names, mask=allowed, reference=sim.cohort.reference,
-                             truth=truth, random_state=seed)  # fmt: skip
+    fair = subgroup_fairness(gamma, dists, subgroups(sim.cohort), drugs=sim.cohort.action_names, mask=allowed,
+                             reference=sim.cohort.reference, truth=truth, random_state=seed)  # fmt: skip
     fair.values.to_csv(folder / "fairness.csv", index=False)
     fair.plot(folder / "fairness.png", measure="benefit")
     written.update(fairness=folder / "fairness.csv", fairness_plot=folder / "fairness.png")
@@ -285,7 +312,9 @@ def _fairness(sim, Z, logged, allowed, result, folds, seed, folder, written):
 
 
 # ---------------------------------------------------------------- recommendations
-def recommendations(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, folder: Path, written: dict, progress: bool):
+def recommendations(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np.ndarray, gamma: np.ndarray, folder: Path,
+                    written: dict, progress: bool):  # fmt: skip
+    from causalrx.fairness import recommendation_fairness
     from causalrx.report import recommendations as rec
 
     result, checks, fidelity = rec.recommend_on_cohort(sim, Z, folder, n_folds=config.effect_folds, n_estimators=config.effect_trees,
@@ -295,7 +324,27 @@ def recommendations(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, fold
     if not fidelity.empty:
         written["drivers_fidelity"] = folder / "drivers_fidelity.csv"
         payload["drivers_fidelity"] = _records(fidelity)
-    return rec.sections(result, checks, fidelity), payload
+    cohort, truth = sim.cohort, sim.truth.efficacy_mean - sim.truth.harm_weight * sim.truth.adverse_prob
+    fair = recommendation_fairness(result, gamma, subgroups(cohort), cohort.patient_ids, drugs=cohort.action_names, mask=allowed,
+                                   reference=cohort.reference, truth=truth, random_state=config.random_state)  # fmt: skip
+    fair.values.to_csv(folder / "recommendation_fairness.csv", index=False)
+    fair.tiers.to_csv(folder / "recommendation_tiers.csv", index=False)
+    written.update(recommendation_fairness=folder / "recommendation_fairness.csv", recommendation_tiers=folder / "recommendation_tiers.csv")
+    payload["fairness"] = _records(fair.disparities)
+    parts = rec.sections(result, checks, fidelity)
+    values = fair.values[fair.values["measure"] == "value"]
+    chosen = fair.tiers[fair.tiers["tier"] == "recommended"].pivot_table(index=["grouping", "subgroup"], columns="drug", values="share",
+                                                                         sort=False)  # fmt: skip
+    table = values.set_index(["grouping", "subgroup"])[["patients", "estimate", "joint_lower", "joint_upper", "true_value", "true_regret"]]
+    table = table.join(chosen[list(cohort.action_names)].add_prefix("recommended: ")).reset_index()
+    parts[-1].text("Is anyone worse served by the recommendations? Following them is a policy (each patient's recommended drug): its",
+                   "DR value per subgroup with 95% intervals that hold simultaneously over the table, the true value and the regret",
+                   "against the masked oracle in the same subgroup, and the share of patients each drug is recommended to",
+                   "(`recommendation_fairness.csv`; every tier's share with a 95% Wilson interval in `recommendation_tiers.csv`).")  # fmt: skip
+    parts[-1].table(table[table["grouping"] != "centre"], "Following the recommendations, per subgroup (centres in the CSV files)")
+    gaps = fair.disparities[fair.disparities["measure"] == "benefit"].drop(columns=["measure", "policy"])
+    parts[-1].table(gaps, "Largest gap in benefit over standard care between subgroups when the recommendations are followed")
+    return parts, payload
 
 
 # ---------------------------------------------------------------- configuration

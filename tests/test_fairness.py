@@ -58,8 +58,10 @@ def test_subgroup_values_cover_the_truth_on_a_simulated_cohort():
 
 def test_clear_errors():
     gamma = np.zeros((3, 2))
-    with pytest.raises(ValidationError, match=r"policies\['p'\]: expected an action distribution of shape \(3, 2\)"):
+    with pytest.raises(ValidationError, match=r"policies\['p'\]: 3 row\(s\) do not sum to 1 \(e\.g\. row 0\)"):
         subgroup_fairness(gamma, {"p": np.ones((3, 2))}, ["a", "a", "b"])
+    with pytest.raises(ValidationError, match=r"policies\['p'\]: expected shape \(3, 2\)"):
+        subgroup_fairness(gamma, {"p": np.ones((2, 2)) / 2}, ["a", "a", "b"])
     with pytest.raises(ValidationError, match="policies: expected a dict"):
         subgroup_fairness(gamma, [], ["a", "a", "b"])
     with pytest.raises(ValidationError, match="mask: expected a bool array of shape"):

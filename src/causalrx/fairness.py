@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causalrx.effects.subgroups import _groupings, group_effects, heterogeneity_test
+from causalrx.effects.subgroups import _groupings, difference, group_effects, heterogeneity_test
 from causalrx.exceptions import ValidationError
 
 
@@ -68,15 +68,11 @@ class FairnessReport:
 
 
 def _distributions(policies, n: int, k: int) -> dict[str, np.ndarray]:
+    from causalrx.ope.inputs import check_action_dist
+
     if not isinstance(policies, dict) or not policies:
         raise ValidationError("policies: expected a dict {name: action distribution (n, k)} with at least one policy")
-    out = {}
-    for name, dist in policies.items():
-        dist = np.asarray(dist, dtype=float)
-        if dist.shape != (n, k) or not np.isfinite(dist).all() or (dist < 0).any() or not np.allclose(dist.sum(axis=1), 1, atol=1e-6):
-            raise ValidationError(f"policies[{name!r}]: expected an action distribution of shape ({n}, {k}) whose rows sum to 1")
-        out[str(name)] = dist
-    return out
+    return {str(name): check_action_dist(dist, n, k, name=f"policies[{name!r}]") for name, dist in policies.items()}
 
 
 def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_gamma=None, reference=None, truth=None,
@@ -161,10 +157,10 @@ def subgroup_fairness(gamma, policies, groups, *, drugs=None, mask=None, harm_ga
         if len(part) < 2:
             continue
         hi, lo = part.loc[part["estimate"].idxmax()], part.loc[part["estimate"].idxmin()]
-        gap, se = hi["estimate"] - lo["estimate"], float(np.hypot(hi["se"], lo["se"]))
+        gap, _, lower, upper = difference(hi["estimate"], hi["se"], lo["estimate"], lo["se"], z)
         q = heterogeneity_test(part.rename(columns={"estimate": "gate", "policy": "drug"})).iloc[0]
         gaps.append({"measure": measure, "grouping": grouping, "policy": policy, "highest": hi["subgroup"], "lowest": lo["subgroup"],
-                     "gap": gap, "lower": gap - z * se, "upper": gap + z * se, "q_p_value": q["p_value"]})  # fmt: skip
+                     "gap": gap, "lower": lower, "upper": upper, "q_p_value": q["p_value"]})  # fmt: skip
     # the largest gap is chosen from the data, so its pointwise interval is optimistic; the Q test is not
     disparities = pd.DataFrame(gaps)
 

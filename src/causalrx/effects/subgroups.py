@@ -49,6 +49,12 @@ def _scores(psi, drugs) -> tuple[np.ndarray, list[str]]:
     return psi, drugs
 
 
+def difference(a: float, se_a: float, b: float, se_b: float, z: float) -> tuple[float, float, float, float]:
+    """``a - b`` of two estimates from disjoint subgroups (independent): (difference, se, lower, upper) at critical value ``z``."""
+    diff, se = float(a - b), float(np.hypot(se_a, se_b))
+    return diff, se, diff - z * se, diff + z * se
+
+
 def _groupings(groups, n: int) -> pd.DataFrame:
     """Groupings as a DataFrame of labels (one column per grouping); missing labels become a level of their own."""
     if isinstance(groups, pd.Series):
@@ -255,9 +261,9 @@ def sorted_groups(psi, proxy, *, drugs=None, n_groups: int = 5, covariates: pd.D
         part["subgroup"] = part["subgroup"].astype(int)
         part = part.sort_values("subgroup")
         top, bottom = part.iloc[-1], part.iloc[0]
-        diff, se = top["gate"] - bottom["gate"], float(np.hypot(top["se"], bottom["se"]))
+        diff, se, lower, upper = difference(top["gate"], top["se"], bottom["gate"], bottom["se"], z)
         extra = {"grouping": "proxy group", "subgroup": "top - bottom", "drug": drug, "patients": int(top["patients"] + bottom["patients"]),
-                 "gate": diff, "se": se, "lower": diff - z * se, "upper": diff + z * se}  # fmt: skip
+                 "gate": diff, "se": se, "lower": lower, "upper": upper}  # fmt: skip
         if truth is not None:
             extra["true_gate"] = top["true_gate"] - bottom["true_gate"]
         part["subgroup"] = part["subgroup"].astype(str)

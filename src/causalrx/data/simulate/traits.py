@@ -75,7 +75,7 @@ def draw_traits(
 ) -> pd.DataFrame:
     """Draw the true (latent) traits of ``n`` patients; the hidden confounder ``u`` included.
 
-    ``female_share``, ``age_mean``/``age_sd`` (``age_z`` is standardised with them) and the
+    ``female_share``, ``age_mean``/``age_sd`` (``age_z`` and ``egfr_z`` are standardised with them) and the
     youngest age at which a woman can be pregnant describe the population; the defaults are
     the cardiometabolic cohort's, and other scenarios (:mod:`.autoimmune`) set their own.
     """
@@ -84,12 +84,14 @@ def draw_traits(
     age = rng.normal(age_mean, age_sd, n)
     egfr = EGFR_INTERCEPT + EGFR_AGE_SLOPE * age + rng.normal(0, EGFR_NOISE_SD, n)
     age_z = (age - age_mean) / age_sd
+    egfr_mean = EGFR_INTERCEPT + EGFR_AGE_SLOPE * age_mean  # standardised within the population, as age
+    egfr_sd = float(np.hypot(EGFR_AGE_SLOPE * age_sd, EGFR_NOISE_SD))
     traits = {
         "sex": sex,
         "age": age,
         "age_z": age_z,
         "egfr": egfr,
-        "egfr_z": (egfr - EGFR_MEAN) / EGFR_SD,
+        "egfr_z": (egfr - egfr_mean) / egfr_sd,
         "weight_kg": rng.normal(np.where(female, 72.0, 84.0), 13.0),
         "centre": rng.choice(n_centres, size=n, p=np.linspace(1.5, 0.5, n_centres) / np.linspace(1.5, 0.5, n_centres).sum()),
         "u": rng.normal(0, 1, n),

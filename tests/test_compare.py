@@ -35,6 +35,27 @@ def test_compare_cross_fits_evaluates_and_reports_truth(tmp_path):
     assert (tmp_path / "forest.png").stat().st_size > 10_000
 
 
+def test_given_rewards_replace_the_reward_model_and_match_the_dr_table():
+    from causalrx.ope import RewardModel
+    from causalrx.policy.base import dr_table
+
+    w = make_world(n=800, seed=5)
+    pscore = w.propensity[np.arange(len(w.X)), w.action]
+    logged = BanditFeedback(context=w.X, action=w.action, reward=w.reward, action_names=("ref", "d1", "d2"), pscore=pscore, mask=w.mask)
+    policies = {"uniform": UniformPolicy(3), "reference": ReferencePolicy(3, reference=0)}
+    own = compare(logged, policies, estimators=[DR()])
+    q = RewardModel(random_state=0).fit_predict(logged)  # compare's own model, same seed
+    given = compare(logged, policies, estimators=[DR()], estimated_rewards=q)
+    np.testing.assert_allclose(own.rewards, q) and np.testing.assert_allclose(given.rewards, q)
+    np.testing.assert_allclose(given.table["value"], own.table["value"])
+    gamma = dr_table(q, w.action, w.reward, pscore)  # the DR value is the mean of the policy's doubly robust scores
+    assert given.table.set_index("policy").loc["reference", "value"] == pytest.approx(gamma[:, 0].mean())
+    uniform = w.mask / w.mask.sum(axis=1, keepdims=True)
+    assert given.table.set_index("policy").loc["uniform", "value"] == pytest.approx((uniform * gamma).sum(axis=1).mean())
+    with pytest.raises(ValidationError, match=r"estimated_rewards: expected finite values of shape \(800, 3\)"):
+        compare(logged, policies, estimators=[DR()], estimated_rewards=q[:5])
+
+
 def test_compare_errors():
     w = make_world(n=200)
     logged = BanditFeedback(context=w.X, action=w.action, reward=w.reward, action_names=("ref", "d1", "d2"))

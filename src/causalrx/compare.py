@@ -105,11 +105,13 @@ def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=Non
 
 @dataclass(frozen=True)
 class Comparison:
-    """``table``: one row per (policy, estimator); ``policies``: the fitted (cross-fitted) policies by name."""
+    """``table``: one row per (policy, estimator); ``policies``: the fitted (cross-fitted) policies by name;
+    ``rewards``: the out-of-fold reward model (n, k) the one-step estimators used (None for sequential data)."""
 
     table: pd.DataFrame
     policies: dict
     plot_path: Path | None
+    rewards: np.ndarray | None = None
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
@@ -126,6 +128,7 @@ def compare(
     n_folds: int = 2,
     inference=None,
     fqe: FQE | None = None,
+    estimated_rewards=None,
     plot_path: str | Path | None = None,
     progress: bool = False,
     random_state: int | None = 0,
@@ -149,6 +152,10 @@ def compare(
         reward model); sequential: of :mod:`causalrx.ope.sequential` (default all, with
         Q-values cross-fitted by episode, :meth:`FQE.cross_fit_q_values` over ``n_folds``
         folds; FQE fitted on all episodes is also reported as an estimator of its own).
+    estimated_rewards : array (n, k), optional
+        One-step only: out-of-fold rewards under every drug to use instead of fitting
+        :class:`~causalrx.ope.RewardModel` (e.g. the model that also scores subgroups, so
+        that their values average to the DR row).
     true_value : callable, optional
         ``true_value(name, policy) -> float`` on simulated data; adds ``true_value``, and with
         ``oracle_value`` the ``regret``.
@@ -165,7 +172,17 @@ def compare(
     sequential = isinstance(logged, Trajectories)
     X = logged.observations if sequential else logged.context
     mask = logged.mask
-    rewards = None if sequential else RewardModel(random_state=random_state).fit_predict(logged)
+    if estimated_rewards is not None and sequential:
+        raise ValidationError("estimated_rewards: one-step data only; sequential estimators use cross-fitted Q-values")
+    if sequential:
+        rewards = None
+    elif estimated_rewards is not None:
+        rewards = np.asarray(estimated_rewards, dtype=float)
+        if rewards.shape != (logged.n_rounds, logged.n_actions) or not np.isfinite(rewards).all():
+            raise ValidationError(f"estimated_rewards: expected finite values of shape ({logged.n_rounds}, {logged.n_actions}), "
+                                  f"got {rewards.shape}")  # fmt: skip
+    else:
+        rewards = RewardModel(random_state=random_state).fit_predict(logged)
     frames, fitted = [], {}
     for name, policy in tqdm(policies.items(), desc="policies", disable=not progress):
         fit_s = 0.0
@@ -197,7 +214,7 @@ def compare(
         frames.append(frame)
     truth = None if true_value is None else {name: float(true_value(name, fitted[name])) for name in policies}
     table = add_true_values(pd.concat(frames, ignore_index=True), truth, oracle_value)
-    return Comparison(table=table, policies=fitted, plot_path=save_policy_plot(table, plot_path, oracle_value))
+    return Comparison(table=table, policies=fitted, plot_path=save_policy_plot(table, plot_path, oracle_value), rewards=rewards)
 
 
 __all__ = ["Comparison", "CrossFittedPolicy", "compare", "cross_fit_policy"]

@@ -256,7 +256,16 @@ def dr_scores(X, action, reward, n_actions: int, *, propensity=None, n_folds: in
     if propensity.shape != (n, n_actions) or (propensity[np.arange(n), action] <= 0).any():
         raise ValidationError(f"propensity: expected ({n}, {n_actions}) probabilities, positive on the logged drug")
     q = cross_fit_outcomes(X, action, reward, n_actions, regressor, n_folds=n_folds, random_state=random_state)
-    rows = np.arange(n)
+    return dr_table(q, action, reward, propensity[np.arange(n), action])
+
+
+def dr_table(q, action, reward, pscore) -> np.ndarray:
+    """Doubly robust scores ``Gamma[i, a] = q[i, a] + 1{A_i = a} (r_i - q[i, a]) / pscore_i`` from
+    out-of-fold rewards ``q`` (n, k) and the logged drug's propensity ``pscore`` (n,)."""
+    q, action, reward, pscore = np.asarray(q, float), np.asarray(action), np.asarray(reward, float), np.asarray(pscore, float)
+    if q.ndim != 2 or len(action) != len(q) or len(reward) != len(q) or pscore.shape != (len(q),) or (pscore <= 0).any():
+        raise ValidationError(f"dr_table: expected q (n, k), and action, reward and positive pscore of length n = {len(q)}")
+    rows = np.arange(len(q))
     gamma = q.copy()
-    gamma[rows, action] += (reward - q[rows, action]) / propensity[rows, action]
+    gamma[rows, action] += (reward - q[rows, action]) / pscore
     return gamma

@@ -188,10 +188,10 @@ def _run_into(config: RunConfig, folder: Path, progress: bool) -> dict:
 
         context = Z if Z is not None else raw_covariates(sim.cohort)
         with stages("policies"):
-            gamma = sections.reward_scores(sim, context, config)
-            parts["policies"], payload["policies"] = sections.policies(sim, config, context, mask, gamma, folder, written, progress)
+            scores = sections.reward_scores(sim, context, config)
+            parts["policies"], payload["policies"] = sections.policies(sim, config, context, mask, scores, folder, written, progress)
         with stages("recommendations"):
-            parts["recommendations"], payload["recommendations"] = sections.recommendations(sim, config, context, mask, gamma, folder,
+            parts["recommendations"], payload["recommendations"] = sections.recommendations(sim, config, context, mask, scores[1], folder,
                                                                                             written, progress)  # fmt: skip
     for key in ("cohort", "risk", "effects", "policies", "recommendations", "safety"):
         for section in parts.get(key, []):

@@ -190,10 +190,11 @@ def collapse_duplicates(table: pd.DataFrame, keep: str = "DR", tol: float = 1e-9
     return table.drop(index=drop), notes
 
 
-def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np.ndarray, gamma: np.ndarray, folder: Path, written: dict,
+def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np.ndarray, scores: tuple, folder: Path, written: dict,
              progress: bool):  # fmt: skip
     """Learners and baselines (clinicians, uniform, reference arm, best single drug) compared off-policy under the mask;
-    ``gamma``: :func:`reward_scores`, for the fairness table."""
+    ``scores``: :func:`reward_scores`, the reward model of the comparison and the DR scores of the fairness table."""
+    q, gamma = scores
     from causalrx.compare import compare
     from causalrx.data.problem import DecisionProblem
     from causalrx.effects import DRLearner
@@ -216,7 +217,7 @@ def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np
     oracle = sim.true_policy_value(sim.oracle_policy(allowed))
     with warnings.catch_warnings(record=True) as caught:  # shown in the section, not lost on the console
         warnings.simplefilter("always")
-        result = compare(problem, candidates, oracle_value=oracle,
+        result = compare(problem, candidates, oracle_value=oracle, estimated_rewards=q,
                          true_value=lambda name, p: sim.true_policy_value(p.action_dist(Z, allowed)),
                          plot_path=folder / "policies.png", progress=progress, random_state=seed)  # fmt: skip
     notes = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
@@ -267,14 +268,17 @@ def policies(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allowed: np
     return [section], payload
 
 
-def reward_scores(sim: SimulatedCohort, Z: np.ndarray, config: RunConfig) -> np.ndarray:
-    """Cross-fitted doubly robust scores (n, k) of the net reward under each drug (logged
-    propensities), shared by the fairness tables of the policies and of the recommendations."""
-    from causalrx.policy.base import dr_scores
+def reward_scores(sim: SimulatedCohort, Z: np.ndarray, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The out-of-fold reward model ``q`` (n, k) of the net reward, which the policy comparison's
+    estimators use, and the doubly robust scores built from it with the logged propensities,
+    shared by the fairness tables of the policies and of the recommendations (so that their
+    subgroup values average to the DR row of the comparison)."""
+    from causalrx.ope import RewardModel
+    from causalrx.policy.base import dr_table
 
     logged = sim.bandit_feedback(Z)
-    return dr_scores(Z, logged.action, logged.reward, sim.cohort.n_actions, propensity=sim.truth.propensity,
-                     n_folds=config.effect_folds, random_state=config.random_state)  # fmt: skip
+    q = RewardModel(random_state=config.random_state).fit_predict(logged)
+    return q, dr_table(q, logged.action, logged.reward, logged.pscore)
 
 
 def subgroups(cohort) -> pd.DataFrame:

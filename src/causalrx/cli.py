@@ -142,6 +142,95 @@ def run(
     console.print(f"[dim]{DISCLAIMER}[/dim]")
 
 
+@app.command()
+@user_errors
+def export(
+    out: Path = typer.Option(..., "--out", help="Folder to write the model bundle to."),
+    cohort: Optional[Path] = typer.Option(None, "--cohort", help="A saved cohort (causalrx simulate/prep output, or a run's data/ "
+                                          "folder); default: simulate one with --n, --drugs, --seed."),
+    n: int = typer.Option(5000, "--n", help="Patients of the simulated cohort."),
+    drugs: int = typer.Option(9, "--drugs", help="Drugs of the simulated cohort, the reference arm included."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (simulation and models)."),
+    harm_weight: float = typer.Option(2.0, "--harm-weight", help="Efficacy units one adverse event costs."),
+    trees: int = typer.Option(200, "--trees", help="Trees of each effect model."),
+    rules: list[Path] = typer.Option([], "--rules", help="Extra YAML rule files (added to the library's rules)."),
+    overwrite: bool = OVERWRITE,
+) -> None:
+    """Fit the serving models on a cohort and write a model bundle (models, rules, manifest with versions and checksums)."""
+    from causalrx.api.bundle import export_bundle
+    from causalrx.safety import RuleSet
+
+    if cohort is None:
+        from causalrx.data.simulate import simulate_cohort
+
+        data = simulate_cohort(n=n, n_drugs=drugs, random_state=seed, ecg=False).cohort
+    else:
+        from causalrx.data.schema import Cohort
+        from causalrx.data.simulate import SimulatedCohort
+
+        data = SimulatedCohort.load(cohort).cohort if (cohort / "simulation.json").is_file() else Cohort.load(cohort)
+    folder = export_bundle(data, out, harm_weight=harm_weight, rules=RuleSet.load(*rules), n_estimators=trees, random_state=seed,
+                           overwrite=overwrite)  # fmt: skip
+    console.print(f"[green]wrote[/green] the model bundle for {data.n_actions} drugs to {folder}")
+
+
+@app.command()
+@user_errors
+def token(
+    tokens: Path = typer.Option(..., "--tokens", help="The tokens file (JSON of SHA-256 digests and scopes; created if absent)."),
+    name: str = typer.Option(..., "--name", help="Who the token is for (recorded as the caller in the audit log)."),
+    scope: list[str] = typer.Option(["recommend"], "--scope", help="recommend, audit:read or admin (repeat for several)."),
+) -> None:
+    """Create a bearer token: its digest is stored, the token is printed once."""
+    from causalrx.api.server import add_token
+
+    typer.echo(add_token(tokens, name, scope))
+
+
+@app.command()
+@user_errors
+def serve(
+    bundle: Path = typer.Argument(..., help="A model bundle written by causalrx export."),
+    tokens: Path = typer.Option(..., "--tokens", help="The tokens file (causalrx token)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    audit_url: Optional[str] = typer.Option(None, "--audit-url", help="SQLAlchemy URL of the audit log; default SQLite in BUNDLE/state/."),
+    max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes"),
+    rate: int = typer.Option(120, "--rate", help="Requests per minute per caller."),
+) -> None:
+    """Serve recommendations over HTTP: CDS Hooks and a FHIR R4 endpoint (needs causalrx[serve])."""
+    try:
+        import uvicorn
+
+        from causalrx.api.server import create_app
+    except ImportError as err:
+        raise _fail(f"the service needs the serve extra: pip install 'causalrx[serve]' ({err.name} is missing)") from err
+    app_ = create_app(bundle, tokens=tokens, audit=audit_url, max_body_bytes=max_body_bytes, rate_per_minute=rate)
+    uvicorn.run(app_, host=host, port=port, access_log=False)
+
+
+audit_app = typer.Typer(help="The service's audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("export")
+@user_errors
+def audit_export(
+    out: Path = typer.Option(..., "--out", help="CSV file to write."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help="The bundle whose state/audit.sqlite to read."),
+    audit_url: Optional[str] = typer.Option(None, "--audit-url", help="SQLAlchemy URL of the audit log instead."),
+) -> None:
+    """Write every audit row to CSV, oldest first."""
+    from causalrx.api.audit import AuditLog
+
+    if (bundle is None) == (audit_url is None):
+        raise ValidationError("give exactly one of --bundle and --audit-url")
+    if bundle is not None and not (bundle / "state" / "audit.sqlite").is_file():
+        raise ValidationError(f"{bundle / 'state' / 'audit.sqlite'}: no audit log (has the bundle been served?)")
+    log = AuditLog(audit_url) if audit_url else AuditLog.in_folder(bundle / "state")
+    console.print(f"[green]wrote[/green] {log.export_csv(out)} audit rows to {out}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -23,10 +23,15 @@ import uuid
 from collections import deque
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from causalrx.api.audit import AuditLog
 from causalrx.api.bundle import ModelBundle, load_bundle
@@ -51,6 +56,42 @@ PREFETCH = {
     "medications": "MedicationStatement?patient={{context.patientId}}",
 }
 REVIEWED = {"conditions": "Condition", "allergies": "AllergyIntolerance", "medications": "MedicationStatement"}
+
+
+# ------------------------------------------------------------------ request bodies (their OpenAPI schema)
+class ServiceId(str, Enum):
+    order_select = "causalrx-order-select"
+    order_sign = "causalrx-order-sign"
+
+
+class BundleEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    resource: dict
+
+
+class FhirBundle(BaseModel):
+    """A FHIR R4 Bundle; each entry's resource is validated with fhir.resources."""
+
+    model_config = ConfigDict(extra="allow")
+    resourceType: Literal["Bundle"]
+    type: str | None = None
+    entry: list[BundleEntry] = []
+
+
+class CdsContext(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    patientId: str
+    draftOrders: FhirBundle | None = None
+
+
+class CdsRequest(BaseModel):
+    """A CDS Hooks request: ``prefetch`` holds FHIR resources or Bundles by key (see discovery)."""
+
+    model_config = ConfigDict(extra="allow")
+    hook: Literal["order-select", "order-sign"]
+    hookInstance: str
+    context: CdsContext
+    prefetch: dict[str, dict | None] = {}
 
 
 # ------------------------------------------------------------------ tokens
@@ -159,9 +200,12 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
         return JSONResponse(detail, status_code=422)
 
     @app.exception_handler(RequestValidationError)
-    async def malformed(_request, err: RequestValidationError):
-        return JSONResponse({"detail": [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in err.errors()]},
-                            status_code=422)  # fmt: skip
+    async def malformed(request: Request, err: RequestValidationError):
+        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": e.get("msg", "")} for e in err.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = [x for x in first["loc"] if x not in ("body", "path", "query")]
+        resource = "Bundle" if request.url.path == "/v1/recommendations" else "CDS Hooks request"
+        return JSONResponse({"detail": errors, "resource": resource, "field": ".".join(where) or "body"}, status_code=422)
 
     def caller(scope: str):
         def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
@@ -192,17 +236,12 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
                               "prefetch": PREFETCH} for sid, hook in SERVICES.items()]}  # fmt: skip
 
     @app.post("/cds-services/{service_id}")
-    def cds_hook(service_id: str, payload: dict, request: Request, _who: dict = Depends(caller("recommend"))) -> dict:
-        if service_id not in SERVICES:
-            raise HTTPException(404, f"no CDS service {service_id!r}; see /cds-services")
-        if payload.get("hook") not in (None, SERVICES[service_id]):
-            raise ValidationError(f"hook: service {service_id!r} answers {SERVICES[service_id]!r}, got {payload.get('hook')!r}")
-        context = payload.get("context")
-        if not isinstance(context, dict) or not isinstance(context.get("patientId"), str):
-            raise FhirError("context", "patientId", "expected the patient's id")
-        prefetch = payload.get("prefetch") or {}
-        if not isinstance(prefetch, dict):
-            raise FhirError("prefetch", "prefetch", "expected an object")
+    def cds_hook(service_id: ServiceId, body: CdsRequest, request: Request, _who: dict = Depends(caller("recommend"))) -> dict:
+        service_id = service_id.value
+        if body.hook != SERVICES[service_id]:
+            raise ValidationError(f"hook: service {service_id!r} answers {SERVICES[service_id]!r}, got {body.hook!r}")
+        payload = body.model_dump(mode="json", exclude_none=True)
+        context, prefetch = payload["context"], payload.get("prefetch") or {}
         resources, reviewed = [], []
         for key, value in prefetch.items():
             if value is None:
@@ -232,8 +271,8 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
         return {"cards": cards}
 
     @app.post("/v1/recommendations")
-    def recommendations(bundle: dict, request: Request, _who: dict = Depends(caller("recommend"))) -> dict:
-        fields = record_fields(bundle_resources(bundle), reviewed=[])
+    def recommendations(bundle: FhirBundle, request: Request, _who: dict = Depends(caller("recommend"))) -> dict:
+        fields = record_fields(bundle_resources(bundle.model_dump(mode="json", exclude_none=True)), reviewed=[])
         rec, _ = model.recommend(fields_frame(fields))
         table = rec.table.drop(columns=["patient_id"])
         request.state.recommended = table.loc[table["tier"] == "recommended", "drug"].tolist()
@@ -247,9 +286,8 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
         return {"rules": [r.to_dict() for r in model.rules.rules]}
 
     @app.get("/v1/audit")
-    def audit_rows(limit: int = 100, offset: int = 0, _who: dict = Depends(caller("audit:read"))) -> dict:
-        if not 1 <= limit <= 1000 or offset < 0:
-            raise ValidationError("limit: expected 1..1000 and offset >= 0")
+    def audit_rows(limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**31 - 1),
+                   _who: dict = Depends(caller("audit:read"))) -> dict:  # fmt: skip
         return {"total": audit.count(), "rows": audit.rows(limit, offset)}
 
     return app

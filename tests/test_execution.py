@@ -1,0 +1,80 @@
+"""One execution backend: identical numbers from serial, joblib and Ray; failures named; no Ray left behind."""
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from causalrx.exceptions import ValidationError
+from causalrx.execution import TaskError, run_tasks, task_seed
+
+
+def replication(seed: int, n: int, scale: float = 1.0, weights=None):
+    """One replication of a small study: the AIPW ATEs (cross-fitted) of a simulated cohort."""
+    from causalrx.data.simulate import simulate_cohort
+    from causalrx.effects import AIPW, cohort_inputs
+    from causalrx.report.representation import raw_covariates
+
+    sim = simulate_cohort(n=n, n_drugs=3, random_state=seed, ecg=False)
+    _, action, y, names = cohort_inputs(sim.cohort, "efficacy")
+    ate = AIPW(n_folds=2, random_state=seed).fit(raw_covariates(sim.cohort), action, y, action_names=names).ate_
+    return scale * ate + (0.0 if weights is None else float(np.sum(weights)))
+
+
+def fails_on_three(i: int):
+    if i == 3:
+        raise ValueError("no third replication")
+    return i
+
+
+def tasks(n_tasks=4):
+    return [(f"rep{i}", {"seed": task_seed(7, f"rep{i}"), "n": 300}) for i in range(n_tasks)]
+
+
+def _ray_processes() -> int:
+    out = subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True, text=True)
+    return len(out.stdout.split())
+
+
+def test_seeds_come_from_keys_not_positions():
+    assert task_seed(7, "rep1") == task_seed(7, "rep1") != task_seed(7, "rep2") != task_seed(8, "rep2")
+    assert 0 <= task_seed(None, ("a", 1)) < 2**32
+
+
+def test_serial_and_joblib_give_identical_numbers_and_order():
+    serial = run_tasks(replication, tasks(), backend="serial")
+    local = run_tasks(replication, tasks(), backend="joblib", n_jobs=2)
+    reversed_ = run_tasks(replication, tasks()[::-1], backend="joblib", n_jobs=2)[::-1]  # order and workers do not matter
+    np.testing.assert_array_equal(np.array(serial), np.array(local))
+    np.testing.assert_array_equal(np.array(serial), np.array(reversed_))
+    shared = run_tasks(replication, tasks(2), backend="joblib", n_jobs=2, shared={"scale": 2.0, "weights": np.ones(10)})
+    np.testing.assert_allclose(np.array(shared), 2 * np.array(serial[:2]) + 10)
+
+
+@pytest.mark.parametrize("backend", ["serial", "joblib"])
+def test_a_failing_task_is_named(backend):
+    with pytest.raises(TaskError, match=r"task 'rep3' failed: ValueError: no third replication") as err:
+        run_tasks(fails_on_three, [(f"rep{i}", {"i": i}) for i in range(5)], backend=backend, n_jobs=2)
+    assert err.value.key == "rep3"
+
+
+def test_bad_settings_are_named(monkeypatch):
+    with pytest.raises(ValidationError, match="backend: expected one of"):
+        run_tasks(fails_on_three, [], backend="dask")
+    with pytest.raises(ValidationError, match="distinct key"):
+        run_tasks(fails_on_three, [("a", {"i": 1}), ("a", {"i": 2})], backend="serial")
+    with pytest.raises(ValidationError, match="only the ray backend"):
+        run_tasks(fails_on_three, [("a", {"i": 1})], backend="joblib", address="auto")
+    monkeypatch.setenv("CAUSALRX_BACKEND", "serial")
+    assert run_tasks(fails_on_three, [("a", {"i": 1})]) == [1]
+
+
+def test_ray_gives_the_same_numbers_names_failures_and_leaves_nothing_behind():
+    ray = pytest.importorskip("ray")
+    before = _ray_processes()
+    serial = run_tasks(replication, tasks(), backend="serial")
+    on_ray = run_tasks(replication, tasks(), backend="ray", n_jobs=2, shared={"scale": 1.0, "weights": np.zeros(1000)})
+    np.testing.assert_array_equal(np.array(serial), np.array(on_ray))
+    with pytest.raises(TaskError, match=r"task 'rep3' failed: ValueError: no third replication"):
+        run_tasks(fails_on_three, [(f"rep{i}", {"i": i}) for i in range(5)], backend="ray", n_jobs=2, retries=0)
+    assert not ray.is_initialized() and _ray_processes() <= before

@@ -189,6 +189,11 @@ def recommendation_fairness(recommendations, gamma, groups, patient_ids, *, drug
     ``gamma`` (n, k), ``groups`` (n rows), ``mask`` and ``truth`` are in the order of
     ``patient_ids``, with the k drugs in the order of ``drugs``; every patient must have
     exactly one recommended drug among ``drugs`` in ``recommendations.table``.
+
+    The DR values are honest only if the recommendations were *not* learned from the
+    patients ``gamma`` scores (held-out patients, or out-of-fold recommendations). Tiers
+    learned from the same patients' outcomes make the estimates optimistic, with intervals
+    that miss the truth (seen on the default ``causalrx run`` cohort).
     """
     from causalrx.recommend import TIERS
 

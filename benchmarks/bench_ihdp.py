@@ -17,6 +17,7 @@ The protocol keeps ground truth out of every choice:
   quote. Both are printed, apart.
 
     .venv/bin/python benchmarks/bench_ihdp.py [--set defaults|neural|frontier] [--replications R ...] [--jobs N] [--csv FILE]
+                                              [--backend serial|joblib|ray] [--address auto|ray://head:10001]
     .venv/bin/python benchmarks/bench_ihdp.py --from-csv FILE ...   # the tables of runs saved with --csv
 
 Per-replication results of measured runs are kept in benchmarks/results/.
@@ -34,14 +35,23 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
 from causalrx.data.ihdp import N_REPLICATIONS, load_ihdp
 from causalrx.effects import (
-    AIPW, DML, IPW, ARDGaussianProcess, AsinhSmearingRegressor, CateSelector, CausalForest, CrossValidatedRegressor, DRLearner,
-    MetaLearner, NeuralCATE, RLearner,
+    AIPW,
+    DML,
+    IPW,
+    ARDGaussianProcess,
+    AsinhSmearingRegressor,
+    CateSelector,
+    CausalForest,
+    CrossValidatedRegressor,
+    DRLearner,
+    MetaLearner,
+    NeuralCATE,
+    RLearner,
 )  # fmt: skip
+from causalrx.execution import run_tasks
 from causalrx.parallel import resolve_n_jobs
 
 PUBLISHED = pd.DataFrame(
@@ -116,9 +126,11 @@ def _point(est, X) -> np.ndarray:
     return (est.effect(X, interval=False) if hasattr(est, "point_effect") else est.effect(X)).ite[:, 1]
 
 
-def one_replication(rep: int, path, which: str, only=None) -> list[dict]:
+def one_replication(rep: int, data, which: str, only=None) -> list[dict]:
+    """Every estimator on one replication; ``data`` is the loaded replication (shipped to the worker, so a
+    cluster's workers need no copy of the IHDP files)."""
     warnings.filterwarnings("ignore")
-    d = load_ihdp(rep, path)
+    d = data
     tr, te = d.train, d.test
     rows = []
     for name, est in estimators(seed=rep, which=which).items():
@@ -159,6 +171,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="defaults", choices=["defaults", "neural", "frontier"], help="which estimators (see estimators())")
     parser.add_argument("--jobs", type=int, default=None, help="parallel replications (default: the CPUs this process may use)")
+    parser.add_argument("--backend", default=None, choices=["serial", "joblib", "ray"],
+                        help="where replications run (default: $CAUSALRX_BACKEND, else joblib); see causalrx.execution")
+    parser.add_argument("--address", default=None, help="Ray cluster address, e.g. auto or ray://head:10001 (with --backend ray)")
     parser.add_argument("--data", default=None, help="IHDP folder (default: $CAUSALRX_IHDP_DIR or ../shared/data/ihdp)")
     parser.add_argument("--replications", type=int, nargs="+", default=None, metavar="R",
                         help=f"run these replications (1-{N_REPLICATIONS}) instead of all")
@@ -194,16 +209,20 @@ def main():
         parser.error(f"--replications: expected numbers in 1-{N_REPLICATIONS}, got {outside}")
     jobs = resolve_n_jobs(args.jobs)
     start = time.perf_counter()
-    work = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(one_replication)(r, args.data, args.set, args.only) for r in reps)
     rows = []
-    for result in tqdm(work, total=len(reps), desc="IHDP replications"):
-        if args.csv:  # as each replication finishes, so a stopped run keeps what it completed
+
+    def keep(_key, result):  # as each replication finishes, so a stopped run keeps what it completed
+        if args.csv:
             pd.DataFrame(result).to_csv(args.csv, mode="a" if rows else "w", header=not rows, index=False)
-        rows += result
+        rows.extend(result)
+
+    tasks = [(f"replication {r}", {"rep": r, "data": load_ihdp(r, args.data), "which": args.set, "only": args.only}) for r in reps]
+    run_tasks(one_replication, tasks, backend=args.backend, address=args.address, n_jobs=jobs, progress=True, desc="IHDP replications",
+              on_result=keep)  # fmt: skip
     raw = pd.DataFrame(rows).sort_values(["replication"], kind="stable")
     if args.csv:
         raw.to_csv(args.csv, index=False)
-    report(raw, f"wall time {time.perf_counter() - start:.0f} s on {jobs} worker(s)")
+    report(raw, f"wall time {time.perf_counter() - start:.0f} s on {jobs} worker(s), backend {args.backend or 'joblib'}")
 
 
 def report(raw: pd.DataFrame, how: str) -> None:

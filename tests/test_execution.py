@@ -47,7 +47,10 @@ def test_serial_and_joblib_give_identical_numbers_and_order():
     reversed_ = run_tasks(replication, tasks()[::-1], backend="joblib", n_jobs=2)[::-1]  # order and workers do not matter
     np.testing.assert_array_equal(np.array(serial), np.array(local))
     np.testing.assert_array_equal(np.array(serial), np.array(reversed_))
-    shared = run_tasks(replication, tasks(2), backend="joblib", n_jobs=2, shared={"scale": 2.0, "weights": np.ones(10)})
+    seen = {}
+    shared = run_tasks(replication, tasks(2), backend="joblib", n_jobs=2, shared={"scale": 2.0, "weights": np.ones(10)},
+                       on_result=seen.__setitem__)  # fmt: skip
+    assert sorted(seen) == ["rep0", "rep1"] and np.array_equal(seen["rep1"], shared[1])  # each result as it finishes
     np.testing.assert_allclose(np.array(shared), 2 * np.array(serial[:2]) + 10)
 
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from causalrx.exceptions import ValidationError
 
@@ -60,7 +61,7 @@ def resolve_backend(backend: str | None = None, address: str | None = None) -> t
 def _call(fn, key, kwargs, shared):
     try:
         return fn(**kwargs, **shared)
-    except Exception as err:  # noqa: BLE001 - re-raised with the task's identity
+    except Exception as err:
         raise TaskError(key, err) from err
 
 
@@ -73,8 +74,12 @@ def _call_limited(fn, key, kwargs, shared):
 
 def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple[Any, dict]], *, backend: str | None = None, address: str | None = None,
               n_jobs: int | None = None, shared: dict | None = None, retries: int = 1, progress: bool = False,
-              desc: str = "tasks") -> list:  # fmt: skip
-    """Results of ``fn(**kwargs, **shared)`` for every ``(key, kwargs)`` in ``tasks``, in task order."""
+              desc: str = "tasks", on_result: Callable[[Any, Any], None] | None = None) -> list:  # fmt: skip
+    """Results of ``fn(**kwargs, **shared)`` for every ``(key, kwargs)`` in ``tasks``, in task order.
+
+    ``on_result(key, result)`` is called as each task finishes (in completion order), e.g. to
+    save results as they come so that a stopped run keeps what it completed.
+    """
     from tqdm.auto import tqdm
 
     from causalrx.parallel import available_cpus
@@ -92,29 +97,38 @@ def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple[Any, dict]], *, back
         raise ValidationError(f"n_jobs: expected a positive number of workers, got {n_jobs!r}")
     bar = tqdm(total=len(tasks), desc=desc, disable=not progress)
     try:
+        out: list = [None] * len(tasks)
+
+        def done(i, result):
+            out[i] = result
+            if on_result is not None:
+                on_result(tasks[i][0], result)
+            bar.update()
+
         if backend == "serial" or (backend == "joblib" and (workers == 1 or len(tasks) <= 1)):
-            out = []
-            for key, kwargs in tasks:
-                out.append(_call(fn, key, kwargs, shared))
-                bar.update()
+            for i, (key, kwargs) in enumerate(tasks):
+                done(i, _call(fn, key, kwargs, shared))
             return out
         if backend == "joblib":
             from joblib import Parallel, delayed
 
-            results = Parallel(n_jobs=min(workers, len(tasks)), return_as="generator")(
-                delayed(_call_limited)(fn, key, kwargs, shared) for key, kwargs in tasks
+            results = Parallel(n_jobs=min(workers, len(tasks)), return_as="generator_unordered")(
+                delayed(_indexed)(i, fn, key, kwargs, shared) for i, (key, kwargs) in enumerate(tasks)
             )
-            out = []
-            for result in results:
-                out.append(result)
-                bar.update()
+            for i, result in results:
+                done(i, result)
             return out
-        return _run_ray(fn, tasks, address, workers if address is None else None, shared, retries, bar)
+        _run_ray(fn, tasks, address, workers if address is None else None, shared, retries, done)
+        return out
     finally:
         bar.close()
 
 
-def _run_ray(fn, tasks, address, num_cpus, shared, retries, bar) -> list:
+def _indexed(i, fn, key, kwargs, shared):
+    return i, _call_limited(fn, key, kwargs, shared)
+
+
+def _run_ray(fn, tasks, address, num_cpus, shared, retries, done) -> None:
     try:
         import ray
     except ImportError as err:
@@ -127,18 +141,16 @@ def _run_ray(fn, tasks, address, num_cpus, shared, retries, bar) -> list:
         refs = {name: ray.put(value) for name, value in shared.items()}  # once, not per task
         remote = ray.remote(max_retries=retries, retry_exceptions=True)(_ray_call)
         pending = {remote.remote(fn, key, kwargs, refs): i for i, (key, kwargs) in enumerate(tasks)}
-        out: list = [None] * len(tasks)
         waiting = list(pending)
         while waiting:
-            done, waiting = ray.wait(waiting, num_returns=1)
-            i = pending[done[0]]
+            ready, waiting = ray.wait(waiting, num_returns=1)
+            i = pending[ready[0]]
             try:
-                out[i] = ray.get(done[0])
+                result = ray.get(ready[0])
             except ray.exceptions.RayTaskError as err:
                 cause = err.cause if isinstance(getattr(err, "cause", None), BaseException) else err
                 raise (cause if isinstance(cause, TaskError) else TaskError(tasks[i][0], cause)) from None
-            bar.update()
-        return out
+            done(i, result)
     finally:
         if started:
             ray.shutdown()

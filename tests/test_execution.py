@@ -3,6 +3,7 @@
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from causalrx.exceptions import ValidationError
@@ -81,3 +82,35 @@ def test_ray_gives_the_same_numbers_names_failures_and_leaves_nothing_behind():
     with pytest.raises(TaskError, match=r"task 'rep3' failed: ValueError: no third replication"):
         run_tasks(fails_on_three, [(f"rep{i}", {"i": i}) for i in range(5)], backend="ray", n_jobs=2, retries=0)
     assert not ray.is_initialized() and _ray_processes() <= before
+
+
+def test_a_simulation_study_scores_estimators_against_the_truth_on_any_backend():
+    from causalrx.study import simulation_study, summarise_study
+
+    settings = {"randomised": {"n": 600, "n_drugs": 3, "confounding": 0.0}, "confounded": {"n": 600, "n_drugs": 3, "confounding": 1.0}}
+    serial = simulation_study(settings, range(3), estimators=["ipw", "aipw"], backend="serial")
+    local = simulation_study(settings, range(3), estimators=["ipw", "aipw"], backend="joblib", n_jobs=2)
+    pd.testing.assert_frame_equal(serial, local)
+    assert len(serial) == 2 * 3 * 2 * 2 and set(serial["replication"]) == {0, 1, 2}
+    summary = summarise_study(serial).set_index(["setting", "estimator", "drug"])
+    # by hand: bias is the mean error against the stated ATE, RMSE its root mean square
+    part = serial[(serial["setting"] == "confounded") & (serial["estimator"] == "aipw") & (serial["drug"] == "clopidogrel")]
+    err = part["estimate"] - part["true_ate"]
+    assert summary.loc[("confounded", "aipw", "clopidogrel"), "bias"] == pytest.approx(err.mean())
+    assert summary.loc[("confounded", "aipw", "clopidogrel"), "rmse"] == pytest.approx(np.sqrt(np.mean(err**2)))
+    assert summary["coverage"].between(0, 1).all() and (summary["mean_width"] > 0).all()
+    with pytest.raises(ValidationError, match="estimators: expected some of"):
+        simulation_study(settings, range(1), estimators=["bart"])
+
+
+def test_study_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from causalrx.cli import app
+
+    out = tmp_path / "study.csv"
+    result = CliRunner().invoke(app, ["study", "--out", str(out), "--n", "400", "--drugs", "3", "--seeds", "2", "--estimator", "aipw",
+                                      "--confounding", "0", "--confounding", "1", "--backend", "serial"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "study_summary.csv")
+    assert set(summary["setting"]) == {"confounding=0", "confounding=1"} and (summary["replications"] == 2).all()

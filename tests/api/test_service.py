@@ -256,3 +256,13 @@ def test_export_token_and_audit_commands(tmp_path):
     result = runner.invoke(app, ["audit", "export", "--bundle", str(out), "--out", str(tmp_path / "audit.csv")])
     assert result.exit_code == 0, result.output
     assert [row["service"] for row in csv.DictReader((tmp_path / "audit.csv").open())] == ["GET /v1/rules"]
+
+
+def test_a_card_never_proposes_ordering_the_reference_arm():
+    from causalrx.api.server import _card
+
+    card = _card("critical", "x is contraindicated", "d", suggestion="standard_care", reference=True)
+    assert card["suggestions"][0]["label"] == "Consider standard care (no additional drug) instead"
+    assert "actions" not in card["suggestions"][0]
+    other = _card("critical", "x is contraindicated", "d", suggestion="warfarin")
+    assert other["suggestions"][0]["actions"][0]["resource"]["medicationCodeableConcept"]["text"] == "warfarin"

@@ -261,8 +261,8 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
         for drug in drafted:
             row = table[table["drug"] == drug].iloc[0]
             if row["tier"] == "contraindicated":
-                cards.append(_card("critical", f"{drug} is contraindicated for this patient",
-                                   f"Reason: {row['reason']}\n\n{DISCLAIMER}", suggestion=None if best["drug"] == drug else best["drug"]))  # fmt: skip
+                cards.append(_card("critical", f"{drug} is contraindicated for this patient", f"Reason: {row['reason']}\n\n{DISCLAIMER}",
+                                   suggestion=best["drug"], reference=best["drug"] == model.reference))  # fmt: skip
         cards.append(_card("info", f"Recommended: {best['drug']} (confidence {_pct(best['confidence'])})",
                            f"Estimated net benefit versus {model.reference}: {best['effect']:.2f} "
                            f"[{best['lower']:.2f}, {best['upper']:.2f}]. Drivers: {best['drivers'] or 'none'}.\n\n{DISCLAIMER}"))  # fmt: skip
@@ -304,10 +304,14 @@ def _rule_ids(table) -> list[str]:
     return sorted(set(i for i in ids if i and " " not in i))
 
 
-def _card(indicator: str, summary: str, detail: str, suggestion: str | None = None) -> dict:
+def _card(indicator: str, summary: str, detail: str, suggestion: str | None = None, reference: bool = False) -> dict:
+    """A CDS Hooks card; ``suggestion`` proposes ordering that drug instead, or, when it is the reference arm
+    (standard care, no new drug), says so without proposing an order."""
     card = {"uuid": str(uuid.uuid4()), "summary": summary[:140], "detail": detail, "indicator": indicator,
             "source": {"label": "causalrx decision support"}}  # fmt: skip
-    if suggestion is not None:
+    if suggestion is not None and reference:
+        card["suggestions"] = [{"label": f"Consider {suggestion.replace('_', ' ')} (no additional drug) instead", "uuid": str(uuid.uuid4())}]
+    elif suggestion is not None:
         card["suggestions"] = [{"label": f"Consider {suggestion} instead", "uuid": str(uuid.uuid4()),
                                 "actions": [{"type": "create", "description": f"Order {suggestion}",
                                              "resource": {"resourceType": "MedicationRequest", "status": "draft", "intent": "proposal",

@@ -38,17 +38,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.linear_model import RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from causalrx.data.simulate import autoimmune as ai
 from causalrx.data.simulate import simulate_cohort
 from causalrx.effects import AIPW, cohort_inputs
 from causalrx.effects.subgroups import group_effects
+from causalrx.execution import run_tasks
 from causalrx.report.representation import prepared_feature_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -173,6 +172,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4000)
     parser.add_argument("--disease", default="lupus", choices=sorted(ai.DISEASES))
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--backend", default=None, choices=["serial", "joblib", "ray"], help="default: $CAUSALRX_BACKEND, else joblib")
+    parser.add_argument("--address", default=None, help="Ray cluster address with --backend ray, e.g. auto")
     parser.add_argument("--logged-propensity", action="store_true",
                         help="diagnostic: AIPW with the logged (true) propensities instead of estimated ones; saved apart")
     parser.add_argument("--from-csv", action="store_true", help="summarise the saved rows instead of running")
@@ -184,7 +185,8 @@ def main() -> None:
         gates, learner = pd.read_csv(out_gates), pd.read_csv(out_learner)
     else:
         seeds = [*range(args.development), *range(100, 100 + args.seeds)]
-        parts = Parallel(n_jobs=args.jobs)(delayed(one_seed)(s, args.n, args.disease, args.logged_propensity) for s in tqdm(seeds, desc="seeds"))
+        parts = run_tasks(one_seed, [(f"seed {s}", {"seed": s, "n": args.n, "disease": args.disease, "logged_propensity": args.logged_propensity})
+                                     for s in seeds], backend=args.backend, address=args.address, n_jobs=args.jobs, progress=True, desc="seeds")  # fmt: skip
         gates = pd.concat([g for g, _ in parts], ignore_index=True)
         learner = pd.concat([f for _, f in parts], ignore_index=True)
         RESULTS.mkdir(exist_ok=True)

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from causalrx.data.simulate import simulate_cohort
 from causalrx.effects import AIPW, cohort_inputs
 from causalrx.effects.subgroups import group_effects
+from causalrx.execution import run_tasks
 from causalrx.report.representation import prepared_feature_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,11 +72,14 @@ def main() -> None:
     parser.add_argument("--development", type=int, default=20, help="development seeds (0 onwards), printed apart")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--backend", default=None, choices=["serial", "joblib", "ray"], help="default: $CAUSALRX_BACKEND, else joblib")
+    parser.add_argument("--address", default=None, help="Ray cluster address with --backend ray, e.g. auto")
     parser.add_argument("--out", type=Path, default=RESULTS / "subgroup_coverage.csv")
     args = parser.parse_args()
     start = time.perf_counter()
     seeds = [*range(args.development), *range(100, 100 + args.seeds)]
-    rows = pd.concat(Parallel(n_jobs=args.jobs)(delayed(one_seed)(s, args.n) for s in tqdm(seeds, desc="seeds")), ignore_index=True)
+    rows = pd.concat(run_tasks(one_seed, [(f"seed {s}", {"seed": s, "n": args.n}) for s in seeds], backend=args.backend, address=args.address,
+                               n_jobs=args.jobs, progress=True, desc="seeds"), ignore_index=True)  # fmt: skip
     rows["split"] = np.where(rows["seed"] < 100, "development", "reported")
     args.out.parent.mkdir(exist_ok=True)
     rows.to_csv(args.out, index=False, float_format="%.6g")

@@ -266,3 +266,14 @@ def test_a_card_never_proposes_ordering_the_reference_arm():
     assert "actions" not in card["suggestions"][0]
     other = _card("critical", "x is contraindicated", "d", suggestion="warfarin")
     assert other["suggestions"][0]["actions"][0]["resource"]["medicationCodeableConcept"]["text"] == "warfarin"
+
+
+def test_the_feature_schema_reads_fields_as_the_rules_do(bundle_dir):
+    import pandas as pd
+
+    model = load_bundle(bundle_dir)
+    X = model.schema.transform(pd.DataFrame({"CYP2C19": ["Poor Metabolizer", None], "sex": ["female", "M"]}), model.rules.vocabulary)
+    assert X["CYP2C19=poor"].tolist() == [1.0, 0.0] and X["missing.CYP2C19"].tolist() == [0.0, 1.0]  # a synonym is its level
+    assert X["sex=F"].tolist() == [1.0, 0.0] and X["sex=M"].tolist() == [0.0, 1.0]
+    with pytest.raises(ValidationError, match="CYP2C19: value"):
+        model.schema.transform(pd.DataFrame({"CYP2C19": ["sluggish"]}), model.rules.vocabulary)

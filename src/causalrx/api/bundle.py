@@ -25,7 +25,7 @@ import pandas as pd
 from causalrx.data.storage import atomic_folder, check_target, sha256_file
 from causalrx.exceptions import ValidationError
 
-FORMAT = 1
+FORMAT = 2  # 2: the feature schema reads fields through the rules' vocabulary
 FILES = ("manifest.json", "model.joblib", "rules.yaml")
 CHECKED_LIBRARIES = ("causalrx", "numpy", "scikit-learn", "econml")
 # Record fields the bundle's effect models read: what an EHR record maps onto (no omics panels, no waveforms).
@@ -49,28 +49,28 @@ def bundle_files(folder: Path) -> set[str] | None:
 
 @dataclass
 class FeatureSchema:
-    """Record fields -> numeric covariates: numbers and booleans with a missing indicator
-    (numbers imputed by the training median, booleans by 0), categories one-hot with the
-    levels seen in training (a missing or unseen level sets ``missing.<field>``)."""
+    """Record fields -> numeric covariates, each field read through the safety vocabulary
+    (:meth:`~causalrx.safety.vocabulary.Vocabulary.read`, the reading the rules use: synonyms
+    become the canonical level, a value it does not accept is refused by name). Numbers and
+    booleans get a missing indicator (numbers imputed by the training median, booleans by 0);
+    categories are one-hot over the levels seen in training (a missing or unseen level sets
+    ``missing.<field>``)."""
 
     kinds: dict[str, str] = field(default_factory=dict)
     medians: dict[str, float] = field(default_factory=dict)
     levels: dict[str, list[str]] = field(default_factory=dict)
 
-    def fit(self, fields: pd.DataFrame) -> FeatureSchema:
-        from causalrx.safety.vocabulary import default_vocabulary
-
-        vocab = default_vocabulary().fields
+    def fit(self, fields: pd.DataFrame, vocabulary) -> FeatureSchema:
         for name in SERVING_FIELDS:
             if name not in fields:
                 continue
-            kind = vocab[name]["type"]
+            values, kind, levels = vocabulary.read(name, fields[name], len(fields))
             self.kinds[name] = kind
             if kind == "number":
-                values = pd.to_numeric(fields[name], errors="coerce")
-                self.medians[name] = float(values.median()) if values.notna().any() else 0.0
+                known = values[~np.isnan(values)]
+                self.medians[name] = float(np.median(known)) if known.size else 0.0
             elif kind == "category":
-                self.levels[name] = sorted(_text(fields[name]).dropna().unique().tolist())
+                self.levels[name] = [levels[code] for code in sorted(set(values[values >= 0].tolist()))]
         if not self.kinds:
             raise ValidationError(f"fields: none of the serving fields {list(SERVING_FIELDS)} is present")
         return self
@@ -83,32 +83,20 @@ class FeatureSchema:
             out.append(f"missing.{name}")
         return out
 
-    def transform(self, fields: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, fields: pd.DataFrame, vocabulary) -> pd.DataFrame:
         parts = {}
         for name, kind in self.kinds.items():
-            raw = fields[name] if name in fields else pd.Series(np.nan, index=fields.index)
+            values, _, levels = vocabulary.read(name, fields[name] if name in fields else None, len(fields))
             if kind == "category":
-                text = _text(raw)
-                for level in self.levels[name]:
-                    parts[f"{name}={level}"] = (text == level).astype(float)
-                parts[f"missing.{name}"] = (~text.isin(self.levels[name])).astype(float)
+                level = pd.Series([levels[code] if code >= 0 else None for code in values], dtype=object)
+                for seen in self.levels[name]:
+                    parts[f"{name}={seen}"] = (level == seen).to_numpy(dtype=float)
+                parts[f"missing.{name}"] = (~level.isin(self.levels[name])).to_numpy(dtype=float)
             else:
-                values = _boolean(raw, name) if kind == "boolean" else pd.to_numeric(raw, errors="coerce").astype(float)
-                parts[name] = values.fillna(self.medians.get(name, 0.0))
-                parts[f"missing.{name}"] = values.isna().astype(float)
+                missing = np.isnan(values)
+                parts[name] = np.where(missing, self.medians.get(name, 0.0), values)
+                parts[f"missing.{name}"] = missing.astype(float)
         return pd.DataFrame(parts, index=fields.index)[self.columns]
-
-
-def _text(values: pd.Series) -> pd.Series:
-    return values.astype(object).where(values.notna()).map(lambda v: None if v is None else str(v).strip().lower())
-
-
-def _boolean(values: pd.Series, name: str) -> pd.Series:
-    table = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "yes": 1.0, "no": 0.0, "1.0": 1.0, "0.0": 0.0}
-    out = values.astype(object).map(lambda v: np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else table.get(str(v).strip().lower(), "?"))
-    if (out == "?").any():
-        raise ValidationError(f"{name}: expected true/false, got {values[out == '?'].iloc[0]!r}")
-    return out.astype(float)
 
 
 @dataclass
@@ -178,7 +166,7 @@ class ModelBundle:
         if "patient_id" not in fields:
             raise ValidationError("fields: expected a patient_id column")
         ids = fields["patient_id"].astype(str).to_numpy()
-        X = self.schema.transform(fields.set_index(pd.Index(ids, name="patient_id")))
+        X = self.schema.transform(fields.set_index(pd.Index(ids, name="patient_id")), self.rules.vocabulary)
         frame = X.copy()
         effects = [model.effect(frame) for model in (self.efficacy, self.adverse)]
         net = net_benefit(*effects, Utility(self.manifest["harm_weight"]))
@@ -207,8 +195,8 @@ def export_bundle(cohort, out: str | Path, *, harm_weight: float = 2.0, rules=No
     check_target(out, overwrite=overwrite, owned=bundle_files, what="model bundle")  # refuse before any fitting
     rules = RuleSet.default() if rules is None else rules
     fields = patient_fields(cohort).set_index("patient_id").reindex(cohort.patient_ids)
-    schema = FeatureSchema().fit(fields)
-    X = schema.transform(fields)
+    schema = FeatureSchema().fit(fields, rules.vocabulary)
+    X = schema.transform(fields, rules.vocabulary)
     action = np.asarray(cohort.action_names, dtype=object)[cohort.logged_actions(0)]
     models = []
     for outcome in ("efficacy", "adverse_event"):

@@ -129,11 +129,13 @@ def ckd_epi_2021(creatinine_mg_dl: float, age: float, female: bool) -> float:
     return float(142 * min(r, 1) ** alpha * max(r, 1) ** -1.200 * 0.9938**age * (1.012 if female else 1.0))
 
 
-def record_fields(resources, *, patient_id: str | None = None, reviewed=(), today: dt.date | None = None) -> dict:
+def record_fields(resources, *, patient_id: str | None = None, reviewed=(), today: dt.date | None = None, vocabulary=None) -> dict:
     """One patient's record fields from validated resources.
 
     ``reviewed`` names the resource lists known to be complete (e.g. ``("Condition",)``): their
-    boolean fields default to False instead of unknown.
+    boolean fields default to False instead of unknown. ``vocabulary`` (default: the shipped
+    one) names the pharmacogene and HLA fields a genomic Observation may carry; the service
+    passes its rule set's, so it is not read again for every request.
     """
     import pandas as pd
 
@@ -141,7 +143,7 @@ def record_fields(resources, *, patient_id: str | None = None, reviewed=(), toda
     from causalrx.safety.vocabulary import default_vocabulary
 
     today = today or dt.date.today()
-    vocab = default_vocabulary().fields
+    vocab = (vocabulary or default_vocabulary()).fields
     genomic = {name for name, spec in vocab.items() if spec["type"] == "category" and name not in ("sex",)}
     fields: dict = {}
     for kind in reviewed:

@@ -252,7 +252,7 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
                 resources.append(parse_resource(value))
             if key in REVIEWED:
                 reviewed.append(REVIEWED[key])
-        fields = record_fields(resources, patient_id=context["patientId"], reviewed=reviewed)
+        fields = record_fields(resources, patient_id=context["patientId"], reviewed=reviewed, vocabulary=model.rules.vocabulary)
         drafted = drafted_drugs(context.get("draftOrders") or {"resourceType": "Bundle", "entry": []}, model.drugs)
         rec, _ = model.recommend(fields_frame(fields))
         table = rec.table
@@ -272,7 +272,8 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
 
     @app.post("/v1/recommendations")
     def recommendations(bundle: FhirBundle, request: Request, _who: dict = Depends(caller("recommend"))) -> dict:
-        fields = record_fields(bundle_resources(bundle.model_dump(mode="json", exclude_none=True)), reviewed=[])
+        fields = record_fields(bundle_resources(bundle.model_dump(mode="json", exclude_none=True)), reviewed=[],
+                               vocabulary=model.rules.vocabulary)  # fmt: skip
         rec, _ = model.recommend(fields_frame(fields))
         table = rec.table.drop(columns=["patient_id"])
         request.state.recommended = table.loc[table["tier"] == "recommended", "drug"].tolist()

@@ -21,16 +21,15 @@ import threading
 import time
 import uuid
 from collections import deque
+from enum import Enum
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from enum import Enum
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict
 
 from causalrx.api.audit import AuditLog
@@ -295,7 +294,7 @@ def create_app(bundle: ModelBundle | str | Path, *, tokens: dict | str | Path, a
 
 
 def _pct(p) -> str:
-    return "n/a" if p != p else f"{100 * p:.0f}%"
+    return "n/a" if np.isnan(p) else f"{100 * p:.0f}%"
 
 
 def _rule_ids(table) -> list[str]:

@@ -334,8 +334,8 @@ def recommendations(sim: SimulatedCohort, config: RunConfig, Z: np.ndarray, allo
     # The tiers were learned from these same patients' outcomes, so a DR estimate of following them on these patients is
     # optimistic (far above the truth on the default run); only the truth is reported for them here.
     # The cross-fitted effect-greedy policy (the same rule, learned out of fold) has honest DR values in the policies section.
-    values = fair.values[fair.values["measure"].isin(["value", "benefit"])][["measure", "grouping", "subgroup", "patients", "true_value"]]
-    values = values.assign(true_regret=fair.values.loc[values.index, "true_regret"])
+    values = fair.values.loc[fair.values["measure"].isin(["value", "benefit"]),
+                             ["measure", "grouping", "subgroup", "patients", "true_value", "true_regret"]]  # fmt: skip
     values.to_csv(folder / "recommendation_fairness.csv", index=False)
     fair.tiers.to_csv(folder / "recommendation_tiers.csv", index=False)
     written.update(recommendation_fairness=folder / "recommendation_fairness.csv", recommendation_tiers=folder / "recommendation_tiers.csv")

@@ -151,13 +151,12 @@ def simulate_cohort(
     term = tr.terms(traits) if prof is None else tr.terms(traits) | ai.terms(traits)
     term_names = list(term)
     matrix = np.column_stack([term[t] for t in term_names])
-    benefit = matrix @ coefficient_matrix(specs, "benefit", term_names)
-    harm = matrix @ coefficient_matrix(specs, "harm", term_names)
-    means = np.array([(tr.term_means() if prof is None else ai.population_term_means(prof)).get(t, np.nan) for t in term_names])
-    means[np.isnan(means) & ~(coefficient_matrix(specs, "benefit", term_names) != 0).any(axis=1)
-          & ~(coefficient_matrix(specs, "harm", term_names) != 0).any(axis=1)] = 0.0  # terms no drug uses
-    ate_efficacy = means @ coefficient_matrix(specs, "benefit", term_names)
-    ate_adverse = means @ coefficient_matrix(specs, "harm", term_names)
+    benefit_coef, harm_coef = coefficient_matrix(specs, "benefit", term_names), coefficient_matrix(specs, "harm", term_names)
+    benefit, harm = matrix @ benefit_coef, matrix @ harm_coef
+    closed_form = tr.term_means() if prof is None else ai.population_term_means(prof)
+    used = (benefit_coef != 0).any(axis=1) | (harm_coef != 0).any(axis=1)
+    means = np.array([closed_form.get(t, np.nan if u else 0.0) for t, u in zip(term_names, used)])  # terms no drug uses: 0
+    ate_efficacy, ate_adverse = means @ benefit_coef, means @ harm_coef
     contraindicated, known = _contraindications(specs, term, present, traits)
     bar.update()
 

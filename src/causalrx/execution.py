@@ -4,9 +4,9 @@
 returns the results in task order, whatever the backend and the number of workers:
 
 - ``backend="serial"``: in this process, one task after the other;
-- ``backend="joblib"``: local worker processes (``n_jobs``, default the CPUs this process may
-  use, :func:`causalrx.parallel.available_cpus`); each worker's BLAS/OpenMP pools get one
-  thread, so pools never nest;
+- ``backend="joblib"``: local worker processes (``n_jobs`` as :func:`causalrx.parallel.resolve_n_jobs`,
+  default the CPUs this process may use); each task runs under
+  :func:`causalrx.parallel.cpu_budget` of one CPU, so pools never nest;
 - ``backend="ray"`` (``pip install causalrx[ray]``): a Ray cluster at ``address`` (e.g.
   ``"auto"`` or ``"ray://head:10001"``), or a local one started for the call and shut down
   after it. ``shared`` objects (large arrays, a cohort) go to the object store once, not
@@ -66,9 +66,9 @@ def _call(fn, key, kwargs, shared):
 
 
 def _call_limited(fn, key, kwargs, shared):
-    from threadpoolctl import threadpool_limits
+    from causalrx.parallel import cpu_budget
 
-    with threadpool_limits(1):  # one process per CPU: no nested pools
+    with cpu_budget(1):  # one process per CPU: BLAS, OpenMP, torch and any n_jobs=None pool inside get one CPU
         return _call(fn, key, kwargs, shared)
 
 
@@ -82,7 +82,7 @@ def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple[Any, dict]], *, back
     """
     from tqdm.auto import tqdm
 
-    from causalrx.parallel import available_cpus
+    from causalrx.parallel import resolve_n_jobs
 
     backend, address = resolve_backend(backend, address)
     tasks = list(tasks)
@@ -92,9 +92,7 @@ def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple[Any, dict]], *, back
     shared = dict(shared or {})
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValidationError(f"retries: expected an integer >= 0, got {retries!r}")
-    workers = available_cpus() if n_jobs is None else int(n_jobs)
-    if workers < 1:
-        raise ValidationError(f"n_jobs: expected a positive number of workers, got {n_jobs!r}")
+    workers = resolve_n_jobs(n_jobs)
     bar = tqdm(total=len(tasks), desc=desc, disable=not progress)
     try:
         out: list = [None] * len(tasks)

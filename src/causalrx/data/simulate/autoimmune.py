@@ -161,12 +161,7 @@ def draw_traits(n: int, rng: np.random.Generator, n_centres: int, prof: DiseaseP
     traits["tlr7_x"] = TLR7.activity(female, traits[TLR7.variant_id].to_numpy()) - means["tlr7_x"]
     traits["kdm6a_x"] = KDM6A.activity(female, traits[KDM6A.variant_id].to_numpy()) - means["kdm6a_x"]
     traits["oestrogen"] = (female & (age >= OESTROGEN_AGES[0]) & (age < OESTROGEN_AGES[1])).astype(float)
-    w = ACTIVITY_WEIGHTS
-    traits["activity"] = (
-        w["tlr7_x"] * traits["tlr7_x"] + w["kdm6a_x"] * traits["kdm6a_x"]
-        + w["oestrogen"] * (traits["oestrogen"] - prof.female_share * _oestrogen_share(prof))
-        + rng.normal(0, ACTIVITY_NOISE_SD, n)
-    )  # fmt: skip
+    traits["activity"] = _expected_activity(traits["tlr7_x"], traits["kdm6a_x"], traits["oestrogen"], prof) + rng.normal(0, ACTIVITY_NOISE_SD, n)
     return traits
 
 
@@ -187,6 +182,12 @@ def _oestrogen_share(prof: DiseaseProfile) -> float:
     return _age_share(prof, *OESTROGEN_AGES)
 
 
+def _expected_activity(tlr7_x, kdm6a_x, oestrogen, prof: DiseaseProfile):
+    """Disease activity without its noise: the one formula behind the draws and the closed-form cell means."""
+    w = ACTIVITY_WEIGHTS
+    return w["tlr7_x"] * tlr7_x + w["kdm6a_x"] * kdm6a_x + w["oestrogen"] * (oestrogen - prof.female_share * _oestrogen_share(prof))
+
+
 def _population_activity(prof: DiseaseProfile) -> dict[str, float]:
     f = prof.female_share
     return {f"{g.gene.lower()}_x": f * g.mean_activity(True) + (1 - f) * g.mean_activity(False) for g in (TLR7, KDM6A)}
@@ -201,14 +202,13 @@ def cell_term_means(prof: DiseaseProfile, female: bool, tlr7_dosage: int) -> dic
     oestrogen = float(female) * _oestrogen_share(prof)
     tlr7_x = float(TLR7.activity(np.array([female]), np.array([tlr7_dosage]))[0]) - pop["tlr7_x"]
     kdm6a_x = KDM6A.mean_activity(female) - pop["kdm6a_x"]
-    w = ACTIVITY_WEIGHTS
     return {
         "one": 1.0,
         "female": float(female),
         "tlr7_x": tlr7_x,
         "kdm6a_x": kdm6a_x,
         "oestrogen": oestrogen,
-        "activity": w["tlr7_x"] * tlr7_x + w["kdm6a_x"] * kdm6a_x + w["oestrogen"] * (oestrogen - prof.female_share * _oestrogen_share(prof)),
+        "activity": _expected_activity(tlr7_x, kdm6a_x, oestrogen, prof),
         "age_z": 0.0,
         "age_gt65": float(1 - ndtr((65 - prof.age_mean) / prof.age_sd)),
         "egfr_lt60": float(ndtr((60 - egfr_mean) / egfr_sd)),

@@ -108,6 +108,24 @@ def test_bad_settings_fail_before_any_work(tmp_path, monkeypatch):
     assert not (tmp_path / "o").exists()
 
 
+def test_run_takes_the_backend_for_its_inner_loops(tmp_path, monkeypatch):
+    from causalrx import execution
+
+    seen = []
+
+    def record(cfg, out, **kwargs):
+        seen.append((execution.resolve_backend(), execution._configured().get("n_jobs")))
+        return {"report_html": tmp_path / "report.html", "report": tmp_path / "report.md"}
+
+    monkeypatch.setattr("causalrx.report.run.run_job", record)
+    monkeypatch.delenv("CAUSALRX_BACKEND", raising=False)
+    assert runner.invoke(app, ["run", "--out", str(tmp_path / "o"), "--backend", "serial"]).exit_code == 0
+    assert runner.invoke(app, ["run", "--out", str(tmp_path / "o"), "--backend", "joblib", "--jobs", "2"]).exit_code == 0
+    assert seen == [(("serial", None), None), (("joblib", None), 2)] and not execution._SETTINGS  # restored afterwards
+    assert "backend: expected one of" in _one_error_line(runner.invoke(app, ["run", "--out", str(tmp_path / "o"), "--backend", "dask"]))
+    assert "only the ray backend" in _one_error_line(runner.invoke(app, ["run", "--out", str(tmp_path / "o"), "--address", "auto"]))
+
+
 def test_run_help_lists_every_config_key():
     from causalrx.report.config import KEYS, RunConfig
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from causalrx.exceptions import ValidationError
-from causalrx.execution import TaskError, run_tasks, task_seed
+from causalrx.execution import TaskError, run_inner, run_tasks, task_seed, using
 
 
 def replication(seed: int, n: int, scale: float = 1.0, weights=None):
@@ -73,14 +73,67 @@ def test_bad_settings_are_named(monkeypatch):
     assert run_tasks(fails_on_three, [("a", {"i": 1})]) == [1]
 
 
+def cross_fitted_numbers():
+    """Cross-fitted quantities whose folds, candidates and refits go through run_inner."""
+    from causalrx.data.simulate import simulate_cohort
+    from causalrx.effects import AIPW, CateSelector, cohort_inputs
+    from causalrx.effects.learners import MetaLearner
+    from causalrx.report.representation import raw_covariates
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    sim = simulate_cohort(n=300, n_drugs=3, random_state=3, ecg=False)
+    _, action, y, names = cohort_inputs(sim.cohort, "efficacy")
+    X = raw_covariates(sim.cohort)
+    aipw = AIPW(n_folds=3, random_state=1).fit(X, action, y, action_names=names)
+    ridge = make_pipeline(StandardScaler(), Ridge(alpha=10.0))  # cheap models: the folds' numbers, not their accuracy, are compared
+    candidates = {"T": MetaLearner(kind="T", model=ridge, random_state=1),
+                  "S": MetaLearner(kind="S", model=ridge, baseline=ridge, random_state=1)}  # centred: PlugInBaseline's folds  # fmt: skip
+    selector = CateSelector(candidates=candidates, n_folds=2, random_state=1).fit(X, action, y, action_names=names)
+    return np.r_[aipw.ate_, aipw.se_, selector.scores_["dr_loss"], selector.effect(X[:50]).ite.ravel()]
+
+
+def pid_of_inner_folds(i: int):
+    import os
+
+    return os.getpid(), run_inner(lambda: os.getpid(), [(f, {}) for f in range(3)])
+
+
+def fails_in_a_fold(i: int):
+    if i == 1:
+        raise ValidationError("fold 1 refuses")
+    return i
+
+
+def test_inner_loops_give_the_same_numbers_on_every_backend_and_never_nest():
+    serial = cross_fitted_numbers()
+    with using("joblib", n_jobs=2) as backend:
+        assert backend == "joblib"
+        local = cross_fitted_numbers()
+        # inside a task, an estimator's own folds run in that task's process: pools never nest
+        for pid, inner in run_tasks(pid_of_inner_folds, [(i, {"i": i}) for i in range(2)]):
+            assert inner == [pid] * 3
+        # the inner loops raise the fold's own error, not a TaskError
+        with pytest.raises(ValidationError, match="fold 1 refuses"):
+            run_inner(fails_in_a_fold, [(i, {"i": i}) for i in range(3)])
+    # equal up to rounding: a worker's BLAS runs on one thread, which changes the order of its sums
+    np.testing.assert_allclose(local, serial, rtol=1e-11, atol=1e-12)
+
+
 def test_ray_gives_the_same_numbers_names_failures_and_leaves_nothing_behind():
     ray = pytest.importorskip("ray")
     before = _ray_processes()
     serial = run_tasks(replication, tasks(), backend="serial")
-    on_ray = run_tasks(replication, tasks(), backend="ray", n_jobs=2, shared={"scale": 1.0, "weights": np.zeros(1000)})
+    folds_serial = cross_fitted_numbers()
+    with using("ray", n_jobs=2):  # one local Ray for the block
+        on_ray = run_tasks(replication, tasks(), shared={"scale": 1.0, "weights": np.zeros(1000)})
+        folds_on_ray = cross_fitted_numbers()
+        with pytest.raises(TaskError, match=r"task 'rep3' failed: ValueError: no third replication"):
+            run_tasks(fails_on_three, [(f"rep{i}", {"i": i}) for i in range(5)], retries=0)
+        assert ray.is_initialized()
     np.testing.assert_array_equal(np.array(serial), np.array(on_ray))
-    with pytest.raises(TaskError, match=r"task 'rep3' failed: ValueError: no third replication"):
-        run_tasks(fails_on_three, [(f"rep{i}", {"i": i}) for i in range(5)], backend="ray", n_jobs=2, retries=0)
+    np.testing.assert_allclose(folds_on_ray, folds_serial, rtol=1e-11, atol=1e-12)
     assert not ray.is_initialized() and _ray_processes() <= before
 
 

@@ -132,12 +132,21 @@ def run(
     drugs: Optional[int] = typer.Option(None, "--drugs", help="Override: number of drugs."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Override: random seed."),
     overwrite: bool = OVERWRITE,
+    backend: Optional[str] = typer.Option(None, "--backend", help="Where cross-fitting folds, refits and candidates run: serial, "
+                                          "joblib or ray (default: $CAUSALRX_BACKEND, else in this process)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --backend ray), e.g. auto."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Local workers (default: the CPUs this process may use)."),
 ) -> None:
+    from causalrx.execution import using
     from causalrx.report.run import RunConfig, run_job
 
     overrides = {"preset": preset, "n": n, "n_drugs": drugs, "random_state": seed}
     cfg = RunConfig.from_file(config, **overrides) if config else RunConfig(**{k: v for k, v in overrides.items() if v is not None})
-    written = run_job(cfg, out, progress=True, overwrite=overwrite)
+    if backend is None and address is None and jobs is None:
+        written = run_job(cfg, out, progress=True, overwrite=overwrite)
+    else:
+        with using(backend, address=address, n_jobs=jobs):
+            written = run_job(cfg, out, progress=True, overwrite=overwrite)
     console.print(f"[green]report[/green] {written['report_html']} (and {written['report'].name})")
     console.print(f"[dim]{DISCLAIMER}[/dim]")
 

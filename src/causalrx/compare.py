@@ -76,31 +76,40 @@ def cross_fit_policy(policy, logged, mask, *, n_folds: int = 2, random_state=Non
 
     ``reference`` (the reference arm's name) goes to learners that take one, with the drug names.
     """
+    from causalrx.execution import run_inner
+
     sequential = isinstance(logged, Trajectories)
     n_units = logged.n_episodes if sequential else logged.n_rounds
     unit_of_row = logged.episode_index if sequential else None
     fold = np.empty(n_units, dtype=int)
-    models, seconds = [], []
-    for f, (train, test) in enumerate(make_folds(n_units, n_folds, random_state)):
+    folds = make_folds(n_units, n_folds, random_state)
+    for f, (_, test) in enumerate(folds):
         fold[test] = f
-        model = clone(policy)
-        start = time.perf_counter()
-        if sequential and isinstance(model, OfflineRLPolicy):
-            rows = np.isin(unit_of_row, train)
-            sub = Trajectories(observations=logged.observations[rows], action=logged.action[rows], reward=logged.reward[rows],
-                               episode_id=logged.episode_id[rows], step=logged.step[rows], action_names=logged.action_names,
-                               mask=None if mask is None else mask[rows])  # fmt: skip
-            model.fit(sub)
-        else:  # one-step learners; on episodes they learn from every step of the training episodes
-            rows = np.isin(unit_of_row, train) if sequential else train
-            X = logged.observations if sequential else logged.context
-            accepts = inspect.signature(model.fit).parameters
-            named = {"action_names": logged.action_names, "reference": reference} if reference is not None else {}
-            model.fit(X[rows], logged.action[rows], logged.reward[rows], mask=None if mask is None else mask[rows],
-                      n_actions=logged.n_actions, **{k: v for k, v in named.items() if k in accepts})  # fmt: skip
-        seconds.append(time.perf_counter() - start)
-        models.append(model)
+    tasks = [(f"fold {f}", {"train": train}) for f, (train, _) in enumerate(folds)]
+    fitted = run_inner(_fit_policy_fold, tasks, shared={"policy": policy, "logged": logged, "mask": mask, "reference": reference})
+    models, seconds = [model for model, _ in fitted], [s for _, s in fitted]
     return CrossFittedPolicy(models, fold, unit_of_row), float(np.mean(seconds))
+
+
+def _fit_policy_fold(policy, logged, mask, reference, train) -> tuple:
+    """A copy of ``policy`` fitted on the training units ``train``, and the seconds it took."""
+    sequential = isinstance(logged, Trajectories)
+    model = clone(policy)
+    start = time.perf_counter()
+    if sequential and isinstance(model, OfflineRLPolicy):
+        rows = np.isin(logged.episode_index, train)
+        sub = Trajectories(observations=logged.observations[rows], action=logged.action[rows], reward=logged.reward[rows],
+                           episode_id=logged.episode_id[rows], step=logged.step[rows], action_names=logged.action_names,
+                           mask=None if mask is None else mask[rows])  # fmt: skip
+        model.fit(sub)
+    else:  # one-step learners; on episodes they learn from every step of the training episodes
+        rows = np.isin(logged.episode_index, train) if sequential else train
+        X = logged.observations if sequential else logged.context
+        accepts = inspect.signature(model.fit).parameters
+        named = {"action_names": logged.action_names, "reference": reference} if reference is not None else {}
+        model.fit(X[rows], logged.action[rows], logged.reward[rows], mask=None if mask is None else mask[rows],
+                  n_actions=logged.n_actions, **{k: v for k, v in named.items() if k in accepts})  # fmt: skip
+    return model, time.perf_counter() - start
 
 
 @dataclass(frozen=True)

@@ -60,17 +60,26 @@ def cross_fit_predict(
 
     ``predict(fitted_model, test_index) -> array`` returns the predictions for the held-out
     rows (so callers can predict several counterfactual inputs per row). Returns the
-    predictions stacked in row order.
+    predictions stacked in row order. The folds run through :func:`causalrx.execution.run_inner`
+    (in this process unless a backend is configured); ``estimator``'s ``random_state`` seeds
+    every clone alike, so the backend makes no difference to the numbers.
     """
+    from causalrx.execution import run_inner
+
     folds = folds if folds is not None else make_folds(len(y), n_folds, random_state, stratify)
+    tasks = [(f"fold {f}", {"train": train, "test": test}) for f, (train, test) in enumerate(folds)]
+    preds = run_inner(_fit_predict_fold, tasks, shared={"estimator": estimator, "X": X, "y": y, "predict": predict})
     out = None
-    for train, test in folds:
-        model = clone(estimator).fit(X[train], y[train])
-        pred = np.asarray(predict(model, test))
+    for (train, test), pred in zip(folds, preds):
         if out is None:
             out = np.empty((len(y),) + pred.shape[1:], dtype=float)
         out[test] = pred
     return out
+
+
+def _fit_predict_fold(estimator, X, y, predict, train, test) -> np.ndarray:
+    """One fold of :func:`cross_fit_predict`: a clone fitted on ``train``, its predictions for ``test``."""
+    return np.asarray(predict(clone(estimator).fit(X[train], y[train]), test))
 
 
 def dr_effect_scores(outcome: np.ndarray, propensity: np.ndarray, action: np.ndarray, y: np.ndarray) -> np.ndarray:

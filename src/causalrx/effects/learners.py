@@ -83,19 +83,20 @@ class PlugInBaseline(BaseEstimator):
         """Fit the fold models; return each training patient's out-of-fold ``tau0`` for the drug they got (n,)."""
         from causalrx.effects.crossfit import dr_effect_scores, make_folds
 
+        from causalrx.execution import run_inner
+
         base = self.regressor if self.regressor is not None else default_outcome_model(self.random_state)
-        self.models_ = []
         n = len(y)
         mu = np.zeros((n, n_actions))
-        for train, test in make_folds(n, self.n_folds, self.random_state, stratify=action):
-            models = []
+        folds = make_folds(n, self.n_folds, self.random_state, stratify=action)
+        for train, _ in folds:
             for a in range(n_actions):
-                rows = train[action[train] == a]
-                if len(rows) < 2:
+                if np.count_nonzero(action[train] == a) < 2:
                     raise ValidationError(f"action: drug index {a} has fewer than 2 patients outside a cross-fitting fold; "
                                           "give more patients per drug or baseline='none'")  # fmt: skip
-                models.append(clone(base).fit(X[rows], y[rows]))
-            self.models_.append(models)
+        tasks = [(f"fold {f}", {"train": train}) for f, (train, _) in enumerate(folds)]
+        self.models_ = run_inner(_fit_arms, tasks, shared={"base": base, "X": X, "action": action, "y": y, "n_actions": n_actions})
+        for models, (_, test) in zip(self.models_, folds):
             mu[test] = np.column_stack([m.predict(X[test]) for m in models])
         t = mu - mu[:, [0]]  # out-of-fold T-learner effects
         e = np.clip(PropensityModel(calibration=None, n_folds=self.n_folds, random_state=self.random_state)
@@ -127,6 +128,15 @@ class PlugInBaseline(BaseEstimator):
             mu = np.column_stack([m.predict(X) for m in models])
             tau += mu - mu[:, [0]]
         return self._calibrated(tau / len(self.models_))
+
+
+def _fit_arms(base, X, action, y, n_actions, train) -> list:
+    """One fold of :class:`PlugInBaseline`: a copy of ``base`` per drug, fitted on that drug's training patients."""
+    models = []
+    for a in range(n_actions):
+        rows = train[action[train] == a]
+        models.append(clone(base).fit(X[rows], y[rows]))
+    return models
 
 
 class FittedEffects(BaseEstimator):

@@ -29,6 +29,7 @@ from scipy.optimize import nnls
 
 from causalrx.effects.ate import AIPW
 from causalrx.effects.crossfit import make_folds
+from causalrx.execution import run_inner
 from sklearn.base import clone
 
 from causalrx.effects.estimate import EffectEstimate, check_effect_inputs
@@ -100,15 +101,12 @@ class CateSelector(FittedEffects):
         psi, e, q = scorer.pseudo_outcomes(d.X, d.action, d.y, action_names=d.action_names)  # working order already
         oof = np.zeros((len(names), n, k))
         folds = make_folds(n, self.n_folds, self.random_state, stratify=d.action)
-        steps = [(i, fold) for fold in range(len(folds)) for i in range(len(names))]
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(steps, desc="CATE selection", leave=False)
-        for i, fold in steps:
-            train, test = folds[fold]
-            model = clone(candidates[names[i]]).fit(d.X[train], d.action[train], d.y[train], action_names=d.action_names)
-            oof[i, test] = model.effect(d.X[test]).ite  # working order: the reference arm first
+        steps = [(i, f) for f in range(len(folds)) for i in range(len(names))]
+        shared = {"candidates": candidates, "X": d.X, "action": d.action, "y": d.y, "action_names": d.action_names}
+        tasks = [((names[i], f"fold {f}"), {"name": names[i], "train": folds[f][0], "test": folds[f][1]}) for i, f in steps]
+        held_out = run_inner(_held_out_effects, tasks, shared=shared, progress=self.progress, desc="CATE selection")
+        for (i, f), ite in zip(steps, held_out):
+            oof[i, folds[f][1]] = ite  # working order: the reference arm first
         # DR loss per candidate and drug; R-loss with m(x) = sum_a e_a q_a
         err = (psi[None, :, 1:] - oof[:, :, 1:]) ** 2  # (m, n, k-1)
         dr_loss = err.mean(axis=(1, 2))
@@ -134,10 +132,9 @@ class CateSelector(FittedEffects):
         self.scores_ = table.sort_values("dr_loss", ignore_index=True)
         self.weights_, self.names_ = weights, names
         self._remember(d)
-        self.fitted_ = {
-            name: clone(candidates[name]).fit(d.X, d.action, d.y, action_names=d.action_names)
-            for i, name in enumerate(names) if weights[i].any()
-        }  # fmt: skip
+        chosen = [name for i, name in enumerate(names) if weights[i].any()]
+        refits = run_inner(_fit_candidate, [(name, {"name": name}) for name in chosen], shared=shared, desc="CATE refits")
+        self.fitted_ = dict(zip(chosen, refits))
         return self
 
     def _screened(self, err: np.ndarray, loss: np.ndarray) -> np.ndarray:
@@ -168,6 +165,17 @@ class CateSelector(FittedEffects):
         label = "best of" if self.mode == "best" else "stack of"
         nan = np.full(k, np.nan)
         return self._estimate(ite, lower, upper, ite.mean(axis=0), nan, nan, ids, drugs, f"{label} {', '.join(self.fitted_)}")
+
+
+def _fit_candidate(candidates, name, X, action, y, action_names, rows=None):
+    """A copy of candidate ``name`` fitted on ``rows`` (default: all)."""
+    rows = slice(None) if rows is None else rows
+    return clone(candidates[name]).fit(X[rows], action[rows], y[rows], action_names=action_names)
+
+
+def _held_out_effects(candidates, name, X, action, y, action_names, train, test) -> np.ndarray:
+    """Candidate ``name`` fitted on ``train``: its individual effects for ``test`` (working order)."""
+    return _fit_candidate(candidates, name, X, action, y, action_names, rows=train).effect(X[test]).ite
 
 
 def default_candidates(random_state=None) -> dict:

@@ -194,19 +194,17 @@ class FQE:
         the fold models are not kept.
         """
         from causalrx.effects.crossfit import make_group_folds
+        from causalrx.execution import run_inner
 
         if not isinstance(trajectories, Trajectories):
             raise ValidationError(f"trajectories: expected Trajectories, got {type(trajectories).__name__}")
         traj, k = trajectories, trajectories.n_actions
         dist = check_action_dist(action_dist, traj.n_steps, k)
-        obs, q = traj.observations, np.zeros((traj.n_steps, k))
-        base = seed_from(self.random_state)
-        for f, (train, test) in enumerate(make_group_folds(traj.episode_index, n_folds, self.random_state)):
-            sub = _subset(traj, train)
-            fold = dataclasses.replace(self)  # same settings, its own standardisation
-            fold.mean_, fold.scale_ = standardisation(obs[train])
-            model = fold._fit_one(sub, dist[train], base + f + 1)
-            q[test] = fold._q(model, fold._inputs(obs[test], dist[test]), k)
+        q, base = np.zeros((traj.n_steps, k)), seed_from(self.random_state)
+        folds = make_group_folds(traj.episode_index, n_folds, self.random_state)
+        tasks = [(f"fold {f}", {"train": train, "test": test, "seed": base + f + 1}) for f, (train, test) in enumerate(folds)]
+        for (_, test), q_test in zip(folds, run_inner(_fold_q, tasks, shared={"fqe": dataclasses.replace(self), "traj": traj, "dist": dist})):
+            q[test] = q_test
         return q
 
     def estimate(self, trajectories: Trajectories, action_dist, *, inference=None) -> PolicyValue:
@@ -255,21 +253,38 @@ class FQE:
         """Standard deviation of the value over FQE refits on bootstrap resamples of whole episodes."""
         if not isinstance(self.n_refits, (int, np.integer)) or self.n_refits < 2:
             raise ValidationError(f"n_refits: expected 0 or an integer >= 2 (refits for the interval), got {self.n_refits!r}")
+        from causalrx.execution import run_inner
+
         rng = np.random.default_rng(self.random_state)
         base = seed_from(self.random_state)
-        starts, lengths = traj.episode_starts, np.bincount(traj.episode_index)
-        values = []
-        for b in range(self.n_refits):
-            chosen = rng.integers(0, traj.n_episodes, traj.n_episodes)
-            size = lengths[chosen]
-            first = np.cumsum(size) - size  # where each resampled episode begins in the resample
-            rows = np.repeat(starts[chosen], size) + np.arange(size.sum()) - np.repeat(first, size)
-            sub = _subset(traj, rows, episode_id=np.repeat(np.arange(len(chosen)), size))
-            fqe = self._fit_one(sub, dist[rows], base + b + 1)
-            s0 = starts[chosen]  # the resample's own initial states: their spread is part of the value's error
-            x = self._inputs(traj.observations[s0], dist[s0])
-            values.append(float((dist[s0] * self._q(fqe, x, traj.n_actions)).sum(axis=1).mean()))
+        resamples = [rng.integers(0, traj.n_episodes, traj.n_episodes) for _ in range(self.n_refits)]  # drawn here, in order
+        tasks = [(f"refit {b}", {"chosen": chosen, "seed": base + b + 1}) for b, chosen in enumerate(resamples)]
+        settings = dataclasses.replace(self)  # the settings and the main fit's standardisation, not its fitted model
+        settings.mean_, settings.scale_ = self.mean_, self.scale_
+        values = run_inner(_refit_value, tasks, shared={"fqe": settings, "traj": traj, "dist": dist}, desc="FQE refits")
         return float(np.std(values, ddof=1))
+
+
+def _fold_q(fqe: FQE, traj: Trajectories, dist: np.ndarray, train, test, seed: int) -> np.ndarray:
+    """Q(s, a) on the ``test`` rows from an FQE fitted (with its own standardisation) on the ``train`` rows."""
+    obs = traj.observations
+    fold = dataclasses.replace(fqe)  # same settings, its own standardisation
+    fold.mean_, fold.scale_ = standardisation(obs[train])
+    model = fold._fit_one(_subset(traj, train), dist[train], seed)
+    return fold._q(model, fold._inputs(obs[test], dist[test]), traj.n_actions)
+
+
+def _refit_value(fqe: FQE, traj: Trajectories, dist: np.ndarray, chosen: np.ndarray, seed: int) -> float:
+    """The value from an FQE refitted on the bootstrap resample ``chosen`` of whole episodes."""
+    starts, lengths = traj.episode_starts, np.bincount(traj.episode_index)
+    size = lengths[chosen]
+    first = np.cumsum(size) - size  # where each resampled episode begins in the resample
+    rows = np.repeat(starts[chosen], size) + np.arange(size.sum()) - np.repeat(first, size)
+    sub = _subset(traj, rows, episode_id=np.repeat(np.arange(len(chosen)), size))
+    model = fqe._fit_one(sub, dist[rows], seed)
+    s0 = starts[chosen]  # the resample's own initial states: their spread is part of the value's error
+    x = fqe._inputs(traj.observations[s0], dist[s0])
+    return float((dist[s0] * fqe._q(model, x, traj.n_actions)).sum(axis=1).mean())
 
 
 def _subset(traj: Trajectories, rows: np.ndarray, episode_id=None) -> Trajectories:

@@ -75,13 +75,14 @@ def test_bad_settings_are_named(monkeypatch):
 
 def cross_fitted_numbers():
     """Cross-fitted quantities whose folds, candidates and refits go through run_inner."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     from causalrx.data.simulate import simulate_cohort
     from causalrx.effects import AIPW, CateSelector, cohort_inputs
     from causalrx.effects.learners import MetaLearner
     from causalrx.report.representation import raw_covariates
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     sim = simulate_cohort(n=300, n_drugs=3, random_state=3, ecg=False)
     _, action, y, names = cohort_inputs(sim.cohort, "efficacy")

@@ -82,7 +82,6 @@ class PlugInBaseline(BaseEstimator):
     def fit_offsets(self, X, action, y, n_actions: int) -> np.ndarray:
         """Fit the fold models; return each training patient's out-of-fold ``tau0`` for the drug they got (n,)."""
         from causalrx.effects.crossfit import dr_effect_scores, make_folds
-
         from causalrx.execution import run_inner
 
         base = self.regressor if self.regressor is not None else default_outcome_model(self.random_state)

@@ -28,6 +28,7 @@ seeds 100 onwards, printed apart. Rows go to ``benchmarks/results/autoimmune_gat
 
     .venv/bin/python benchmarks/bench_autoimmune.py [--seeds 40] [--n 4000] [--jobs 2] [--disease lupus|vkh|kawasaki]
     .venv/bin/python benchmarks/bench_autoimmune.py --seeds 0 --logged-propensity   # development seeds, logged propensities
+    .venv/bin/python benchmarks/bench_autoimmune.py --seeds 40 --calibration temperature   # another propensity calibration
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from threadpoolctl import threadpool_limits
 
 from causalrx.data.simulate import autoimmune as ai
 from causalrx.data.simulate import simulate_cohort
-from causalrx.effects import AIPW, cohort_inputs
+from causalrx.effects import AIPW, PropensityModel, cohort_inputs
 from causalrx.effects.subgroups import group_effects
 from causalrx.execution import run_tasks
 from causalrx.report.representation import prepared_feature_table
@@ -70,7 +71,7 @@ def modifier_model():
     return make_pipeline(StandardScaler(), PolynomialFeatures(2, include_bias=False), RidgeCV(alphas=np.logspace(-2, 4, 13)))
 
 
-def one_seed(seed: int, n: int, disease: str, logged_propensity: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+def one_seed(seed: int, n: int, disease: str, logged_propensity: bool = False, calibration: str = "sigmoid") -> tuple[pd.DataFrame, pd.DataFrame]:
     with threadpool_limits(1):  # one process per CPU: no nested pools
         sim = simulate_cohort(n=n, scenario=disease, random_state=seed, ecg=False)
         cohort, prof = sim.cohort, ai.profile(disease)
@@ -85,6 +86,9 @@ def one_seed(seed: int, n: int, disease: str, logged_propensity: bool = False) -
         population = population.set_index(["subgroup", "drug"])["efficacy"]
 
         given = {"propensity": sim.truth.propensity} if logged_propensity else {}  # the diagnostic: the clinicians' true propensities
+        if calibration != "sigmoid" and not logged_propensity:  # another calibration of the default propensity model
+            given = {"propensity": PropensityModel(calibration=None if calibration == "none" else calibration, n_folds=3,
+                                                   random_state=seed).fit_predict(X.to_numpy(), action, len(names))}  # fmt: skip
         psi = AIPW(n_folds=3, random_state=seed).pseudo_outcomes(X.to_numpy(), action, y, action_names=names, reference=cohort.reference,
                                                                  **given)[0]  # fmt: skip
         gates = group_effects(psi[:, 1:], pd.DataFrame({"cell": cells}), drugs=drugs, truth=truth, n_bootstrap=1000, random_state=seed)
@@ -176,16 +180,21 @@ def main() -> None:
     parser.add_argument("--address", default=None, help="Ray cluster address with --backend ray, e.g. auto")
     parser.add_argument("--logged-propensity", action="store_true",
                         help="diagnostic: AIPW with the logged (true) propensities instead of estimated ones; saved apart")
+    parser.add_argument("--calibration", default="sigmoid", choices=["sigmoid", "temperature", "none"],
+                        help="the propensity model's calibration (default: the library default, sigmoid); others saved apart")
     parser.add_argument("--from-csv", action="store_true", help="summarise the saved rows instead of running")
     args = parser.parse_args()
     tag = f"{args.disease}_logged_propensity" if args.logged_propensity else args.disease
+    if args.calibration != "sigmoid":
+        tag = f"{args.disease}_{args.calibration}_calibration"
     out_gates, out_learner = RESULTS / f"autoimmune_gates_{tag}.csv", RESULTS / f"autoimmune_sex_blind_{tag}.csv"
     start = time.perf_counter()
     if args.from_csv:
         gates, learner = pd.read_csv(out_gates), pd.read_csv(out_learner)
     else:
         seeds = [*range(args.development), *range(100, 100 + args.seeds)]
-        parts = run_tasks(one_seed, [(f"seed {s}", {"seed": s, "n": args.n, "disease": args.disease, "logged_propensity": args.logged_propensity})
+        parts = run_tasks(one_seed, [(f"seed {s}", {"seed": s, "n": args.n, "disease": args.disease, "logged_propensity": args.logged_propensity,
+                                                         "calibration": args.calibration})
                                      for s in seeds], backend=args.backend, address=args.address, n_jobs=args.jobs, progress=True, desc="seeds")  # fmt: skip
         gates = pd.concat([g for g, _ in parts], ignore_index=True)
         learner = pd.concat([f for _, f in parts], ignore_index=True)

@@ -19,6 +19,20 @@ def default_classifier():
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
 
+CALIBRATIONS = (None, "sigmoid", "temperature", "isotonic")
+
+
+def _check_calibration(calibration) -> None:
+    if calibration not in CALIBRATIONS:
+        raise ValidationError(f"calibration: expected one of {CALIBRATIONS}, got {calibration!r}")
+    if calibration == "temperature":
+        import sklearn
+
+        major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+        if (major, minor) < (1, 8):
+            raise ValidationError(f"calibration: 'temperature' needs scikit-learn >= 1.8, this is {sklearn.__version__}")
+
+
 @dataclass
 class PropensityModel:
     """Out-of-fold estimates of P(drug = a | x) for every drug.
@@ -28,9 +42,14 @@ class PropensityModel:
     classifier : scikit-learn classifier, optional
         Any classifier with ``predict_proba``; default: standardised multinomial logistic
         regression.
-    calibration : {"sigmoid", "isotonic", None}
+    calibration : {"sigmoid", "temperature", "isotonic", None}
         Calibrate the classifier's probabilities within each training fold
-        (:class:`~sklearn.calibration.CalibratedClassifierCV`).
+        (:class:`~sklearn.calibration.CalibratedClassifierCV`). ``"sigmoid"`` (default)
+        calibrates k > 2 drugs one against the rest and renormalises; ``"temperature"`` fits
+        one softmax temperature and keeps the multinomial structure. Neither gives AIPW
+        nominal coverage under strong confounding; temperature scaling covers more often there,
+        at a larger error in some settings, and no calibration covers only through intervals
+        10 to 55 times wider (``benchmarks/bench_propensity_calibration.py``).
     n_folds : int
         Cross-fitting folds.
     clip : float
@@ -51,6 +70,7 @@ class PropensityModel:
         ``groups`` (n,) keeps the rows of one unit together: with episodes as groups, every
         step of an episode is predicted by a model that saw none of that episode's steps.
         """
+        _check_calibration(self.calibration)
         counts = np.bincount(action, minlength=n_actions)
         if (counts == 0).any():
             raise ValidationError(

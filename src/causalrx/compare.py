@@ -98,10 +98,7 @@ def _fit_policy_fold(policy, logged, mask, reference, train) -> tuple:
     start = time.perf_counter()
     if sequential and isinstance(model, OfflineRLPolicy):
         rows = np.isin(logged.episode_index, train)
-        sub = Trajectories(observations=logged.observations[rows], action=logged.action[rows], reward=logged.reward[rows],
-                           episode_id=logged.episode_id[rows], step=logged.step[rows], action_names=logged.action_names,
-                           mask=None if mask is None else mask[rows])  # fmt: skip
-        model.fit(sub)
+        model.fit(replace(logged, mask=mask).subset(rows))  # the mask given to compare, not the logged one
     else:  # one-step learners; on episodes they learn from every step of the training episodes
         rows = np.isin(logged.episode_index, train) if sequential else train
         X = logged.observations if sequential else logged.context

@@ -256,6 +256,13 @@ class Trajectories:
         last = np.r_[self.step[1:] == 0, True]
         return last.astype(float)
 
+    def subset(self, rows, episode_id=None) -> Trajectories:
+        """The given rows (whole episodes, in order: a boolean mask or integer indices) as Trajectories;
+        ``episode_id`` relabels them (e.g. a bootstrap's repeated episodes)."""
+        return Trajectories(observations=self.observations[rows], action=self.action[rows], reward=self.reward[rows],
+                            episode_id=self.episode_id[rows] if episode_id is None else episode_id, step=self.step[rows],
+                            action_names=self.action_names, mask=None if self.mask is None else self.mask[rows])  # fmt: skip
+
     def returns(self, gamma: float = 1.0) -> np.ndarray:
         """Discounted return of each episode, ``sum_t gamma**t * r_t``."""
         return np.bincount(self.episode_index, weights=self.reward * gamma ** self.step.astype(float), minlength=self.n_episodes)

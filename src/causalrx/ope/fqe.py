@@ -270,7 +270,7 @@ def _fold_q(fqe: FQE, traj: Trajectories, dist: np.ndarray, train, test, seed: i
     obs = traj.observations
     fold = dataclasses.replace(fqe)  # same settings, its own standardisation
     fold.mean_, fold.scale_ = standardisation(obs[train])
-    model = fold._fit_one(_subset(traj, train), dist[train], seed)
+    model = fold._fit_one(traj.subset(train), dist[train], seed)
     return fold._q(model, fold._inputs(obs[test], dist[test]), traj.n_actions)
 
 
@@ -280,18 +280,11 @@ def _refit_value(fqe: FQE, traj: Trajectories, dist: np.ndarray, chosen: np.ndar
     size = lengths[chosen]
     first = np.cumsum(size) - size  # where each resampled episode begins in the resample
     rows = np.repeat(starts[chosen], size) + np.arange(size.sum()) - np.repeat(first, size)
-    sub = _subset(traj, rows, episode_id=np.repeat(np.arange(len(chosen)), size))
+    sub = traj.subset(rows, episode_id=np.repeat(np.arange(len(chosen)), size))
     model = fqe._fit_one(sub, dist[rows], seed)
     s0 = starts[chosen]  # the resample's own initial states: their spread is part of the value's error
     x = fqe._inputs(traj.observations[s0], dist[s0])
     return float((dist[s0] * fqe._q(model, x, traj.n_actions)).sum(axis=1).mean())
-
-
-def _subset(traj: Trajectories, rows: np.ndarray, episode_id=None) -> Trajectories:
-    """The given rows (whole episodes, in order) as Trajectories; ``episode_id`` relabels them (a bootstrap's repeats)."""
-    return Trajectories(observations=traj.observations[rows], action=traj.action[rows], reward=traj.reward[rows],
-                        episode_id=traj.episode_id[rows] if episode_id is None else episode_id, step=traj.step[rows],
-                        action_names=traj.action_names)  # fmt: skip
 
 
 def _fingerprint(trajectories: Trajectories, dist: np.ndarray) -> str:

@@ -137,16 +137,16 @@ def run(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (with --backend ray), e.g. auto."),
     jobs: Optional[int] = typer.Option(None, "--jobs", help="Local workers (default: the CPUs this process may use)."),
 ) -> None:
+    from contextlib import nullcontext
+
     from causalrx.execution import using
     from causalrx.report.run import RunConfig, run_job
 
     overrides = {"preset": preset, "n": n, "n_drugs": drugs, "random_state": seed}
     cfg = RunConfig.from_file(config, **overrides) if config else RunConfig(**{k: v for k, v in overrides.items() if v is not None})
-    if backend is None and address is None and jobs is None:
+    chosen = backend is not None or address is not None or jobs is not None
+    with using(backend, address=address, n_jobs=jobs) if chosen else nullcontext():
         written = run_job(cfg, out, progress=True, overwrite=overwrite)
-    else:
-        with using(backend, address=address, n_jobs=jobs):
-            written = run_job(cfg, out, progress=True, overwrite=overwrite)
     console.print(f"[green]report[/green] {written['report_html']} (and {written['report'].name})")
     console.print(f"[dim]{DISCLAIMER}[/dim]")
 

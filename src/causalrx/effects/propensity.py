@@ -27,9 +27,9 @@ def _check_calibration(calibration) -> None:
         raise ValidationError(f"calibration: expected one of {CALIBRATIONS}, got {calibration!r}")
     if calibration == "temperature":
         import sklearn
+        from sklearn.utils.fixes import parse_version
 
-        major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
-        if (major, minor) < (1, 8):
+        if parse_version(sklearn.__version__) < parse_version("1.8"):
             raise ValidationError(f"calibration: 'temperature' needs scikit-learn >= 1.8, this is {sklearn.__version__}")
 
 

@@ -11,8 +11,9 @@ every patient the true average effect (the constant predictor to beat: the sprea
 true effects), the correlation with the true effects and the ATE error, with CPU-seconds.
 
 Part 2 (coverage, ``effects_coverage.csv``): ``--coverage-seeds`` cohorts at the run's
-settings; the run's estimator (``DRLearner()``) and AIPW fitted on all patients' prepared
-features (cohorts simulated without ECG records); per seed and drug, whether the 95% ATE
+settings; the run's estimator (``DRLearner()``), AIPW and AIPW with the penalised propensity
+model (``cross_validated_classifier()``, uncalibrated) fitted on all patients' prepared
+features (cohorts simulated without ECG records; ``--coverage-only`` reruns some estimators); per seed and drug, whether the 95% ATE
 interval holds the cohort's true average effect. No setting is chosen from these figures.
 
 Part 3 (scale): n = 100,000 patients, 6 drugs, 50 covariates; fit and effect time, peak
@@ -38,7 +39,8 @@ from tqdm.auto import tqdm
 
 from _measure import measure
 from causalrx.data.simulate import simulate_cohort
-from causalrx.effects import AIPW, CateSelector, CausalForest, DRLearner, MetaLearner, NeuralCATE, cohort_inputs
+from causalrx.effects import (AIPW, CateSelector, CausalForest, DRLearner, MetaLearner, NeuralCATE, PropensityModel, cohort_inputs,
+                              cross_validated_classifier)  # fmt: skip
 from causalrx.parallel import resolve_n_jobs
 
 warnings.filterwarnings("ignore")
@@ -141,13 +143,24 @@ def accuracy(seed: int, only=None, prepared_only: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def coverage_one(seed: int) -> list[dict]:
+def coverage_estimators(seed: int) -> dict:
+    return {
+        "DR-learner (forest), the run's": DRLearner(n_jobs=1, random_state=seed),
+        "AIPW": AIPW(random_state=seed),
+        "AIPW, logistic-cv propensity": AIPW(random_state=seed,
+                                             propensity_model=PropensityModel(classifier=cross_validated_classifier(), calibration=None)),
+    }  # fmt: skip
+
+
+def coverage_one(seed: int, only=None) -> list[dict]:
     warnings.filterwarnings("ignore")
     sim = run_cohort(seed, ecg=False)  # without ECG records (faster): the ATE needs no heart rate
     sets, action, y, names, truth = run_inputs(sim, seed, embeddings=False)
     X, ref = sets["prepared features"], sim.cohort.reference_index
     rows = []
-    for name, est in {"DR-learner (forest), the run's": DRLearner(n_jobs=1, random_state=seed), "AIPW": AIPW(random_state=seed)}.items():
+    for name, est in coverage_estimators(seed).items():
+        if only and name not in only:
+            continue
         cpu = time.process_time()
         e = est.fit(X, action, y, action_names=names, reference=sim.cohort.reference).effect(X)
         cpu = time.process_time() - cpu
@@ -159,8 +172,8 @@ def coverage_one(seed: int) -> list[dict]:
     return rows
 
 
-def coverage(seeds: int, jobs) -> pd.DataFrame:
-    work = Parallel(n_jobs=resolve_n_jobs(jobs), return_as="generator_unordered")(delayed(coverage_one)(s) for s in range(1, seeds + 1))
+def coverage(seeds: int, jobs, only=None) -> pd.DataFrame:
+    work = Parallel(n_jobs=resolve_n_jobs(jobs), return_as="generator_unordered")(delayed(coverage_one)(s, only) for s in range(1, seeds + 1))
     rows = []
     for result in tqdm(work, total=seeds, desc="coverage seeds"):
         rows += result
@@ -235,6 +248,8 @@ def main():
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME",
                         help="accuracy: these estimators only; their rows replace the same rows of the saved results")
+    parser.add_argument("--coverage-only", nargs="+", default=None, metavar="NAME",
+                        help="coverage: these estimators only (names as in the table); their rows replace the same rows of the saved results")
     parser.add_argument("--prepared-only", action="store_true", help="accuracy: prepared features only (no encoder)")
     parser.add_argument("--from-csv", action="store_true", help="run nothing: print the tables of the saved results")
     args = parser.parse_args()
@@ -253,7 +268,15 @@ def main():
         raw.to_csv(acc_csv, index=False)
         print("\n" + accuracy_tables(raw) + f"\n\n(saved to {acc_csv})")
     if not args.skip_coverage:
-        raw = coverage(args.coverage_seeds, args.jobs)
+        unknown = set(args.coverage_only or ()) - set(coverage_estimators(0))
+        if unknown:
+            parser.error(f"--coverage-only: unknown estimator(s) {sorted(unknown)}; expected names among {list(coverage_estimators(0))}")
+        raw = coverage(args.coverage_seeds, args.jobs, args.coverage_only)
+        if args.coverage_only and os.path.isfile(cov_csv):
+            saved = pd.read_csv(cov_csv)
+            key = ["seed", "estimator", "drug"]
+            saved = saved[~saved.set_index(key).index.isin(raw.set_index(key).index)]
+            raw = pd.concat([saved, raw], ignore_index=True).sort_values(["estimator", "seed", "drug"])
         raw.to_csv(cov_csv, index=False)
         print("\n" + coverage_table(raw) + f"\n\n(saved to {cov_csv})")
     if not args.skip_scale:

@@ -98,14 +98,12 @@ def one_seed(seed: int, n: int, disease: str, logged_propensity: bool = False, c
         population = population.set_index(["subgroup", "drug"])["efficacy"]
 
         given = {"propensity": sim.truth.propensity} if logged_propensity else {}  # the diagnostic: the clinicians' true propensities
-        if calibration != "sigmoid" and not logged_propensity:  # another calibration of the default propensity model
-            given = {"propensity": PropensityModel(calibration=None if calibration == "none" else calibration, n_folds=3,
-                                                   random_state=seed).fit_predict(X.to_numpy(), action, len(names))}  # fmt: skip
-        if propensity_model == "logistic-cv" and not logged_propensity:  # the penalty by held-out log loss, uncalibrated
-            given = {"propensity": PropensityModel(classifier=cross_validated_classifier(), calibration=None, n_folds=3,
-                                                   random_state=seed).fit_predict(X.to_numpy(), action, len(names))}  # fmt: skip
-        psi = AIPW(n_folds=3, random_state=seed).pseudo_outcomes(X.to_numpy(), action, y, action_names=names, reference=cohort.reference,
-                                                                 **given)[0]  # fmt: skip
+        if propensity_model == "logistic-cv":  # the penalty by held-out log loss, uncalibrated
+            model = PropensityModel(classifier=cross_validated_classifier(), calibration=None, n_folds=3)
+        else:  # the default propensity model, with its calibration or another
+            model = PropensityModel(calibration=None if calibration == "none" else calibration, n_folds=3)
+        psi = AIPW(n_folds=3, random_state=seed, propensity_model=model).pseudo_outcomes(X.to_numpy(), action, y, action_names=names,
+                                                                                          reference=cohort.reference, **given)[0]  # fmt: skip
         gates = group_effects(psi[:, 1:], pd.DataFrame({"cell": cells}), drugs=drugs, truth=truth, n_bootstrap=1000, random_state=seed)
         key = list(zip(gates["subgroup"], gates["drug"]))
         gates["population_gate"] = [population.get(k, np.nan) for k in key]
@@ -191,7 +189,7 @@ def compare_saved() -> pd.DataFrame:
     rows = []
     for disease in sorted(ai.DISEASES):
         saved = {m: RESULTS / f"autoimmune_gates_{disease}{tag}.csv" for m, tag in models.items()}
-        frames = {m: (lambda f: f[f["seed"] >= 100])(pd.read_csv(path)) for m, path in saved.items() if path.is_file()}
+        frames = {m: pd.read_csv(path).query("seed >= 100") for m, path in saved.items() if path.is_file()}
         if not frames:
             continue
         common = set.intersection(*(set(f["seed"]) for f in frames.values()))

@@ -237,6 +237,15 @@ def scale(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def replace_saved_rows(path: Path, raw: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """The saved rows of ``path`` (if any) whose ``key`` ``raw`` does not have, followed by ``raw``."""
+    if not os.path.isfile(path):
+        return raw
+    saved = pd.read_csv(path)
+    saved = saved[~saved.set_index(key).index.isin(raw.set_index(key).index)]
+    return pd.concat([saved, raw], ignore_index=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="the accuracy cohort's seed")
@@ -260,11 +269,8 @@ def main():
         return
     if not args.skip_accuracy:
         raw = accuracy(args.seed, args.only, args.prepared_only)
-        if (args.only or args.prepared_only) and os.path.isfile(acc_csv):
-            saved = pd.read_csv(acc_csv)
-            key = ["seed", "covariates", "estimator", "drug"]
-            saved = saved[~saved.set_index(key).index.isin(raw.set_index(key).index)]
-            raw = pd.concat([saved, raw], ignore_index=True)
+        if args.only or args.prepared_only:
+            raw = replace_saved_rows(acc_csv, raw, ["seed", "covariates", "estimator", "drug"])
         raw.to_csv(acc_csv, index=False)
         print("\n" + accuracy_tables(raw) + f"\n\n(saved to {acc_csv})")
     if not args.skip_coverage:
@@ -272,11 +278,8 @@ def main():
         if unknown:
             parser.error(f"--coverage-only: unknown estimator(s) {sorted(unknown)}; expected names among {list(coverage_estimators(0))}")
         raw = coverage(args.coverage_seeds, args.jobs, args.coverage_only)
-        if args.coverage_only and os.path.isfile(cov_csv):
-            saved = pd.read_csv(cov_csv)
-            key = ["seed", "estimator", "drug"]
-            saved = saved[~saved.set_index(key).index.isin(raw.set_index(key).index)]
-            raw = pd.concat([saved, raw], ignore_index=True).sort_values(["estimator", "seed", "drug"])
+        if args.coverage_only:
+            raw = replace_saved_rows(cov_csv, raw, ["seed", "estimator", "drug"]).sort_values(["estimator", "seed", "drug"])
         raw.to_csv(cov_csv, index=False)
         print("\n" + coverage_table(raw) + f"\n\n(saved to {cov_csv})")
     if not args.skip_scale:

@@ -37,7 +37,9 @@ from causalrx.execution import run_tasks
 from causalrx.report.representation import prepared_feature_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CALIBRATIONS = {"sigmoid": "sigmoid", "temperature": "temperature", "none": None, "logistic-cv": None}
+# label: (classifier factory, None for the default logistic model; calibration)
+MODELS = {"sigmoid": (None, "sigmoid"), "temperature": (None, "temperature"), "none": (None, None),
+          "logistic-cv": (cross_validated_classifier, None)}  # fmt: skip
 CONFOUNDING = (1.0, 2.0)
 Z = float(ndtri(0.975))
 
@@ -58,9 +60,8 @@ def _one_cohort(seed: int, n: int, confounding: float) -> pd.DataFrame:
     ite = sim.truth.ite_efficacy
     truth = {name: float(np.mean(ite[:, names.index(name)] - ite[:, cohort.reference_index])) for name in d.action_names}
     rows = []
-    for label, calibration in CALIBRATIONS.items():
-        classifier = cross_validated_classifier() if label == "logistic-cv" else None
-        e = PropensityModel(classifier=classifier, calibration=calibration, n_folds=3,
+    for label, (classifier, calibration) in MODELS.items():
+        e = PropensityModel(classifier=classifier() if classifier else None, calibration=calibration, n_folds=3,
                             random_state=seed).fit_predict(d.X, d.action, d.n_actions)  # fmt: skip
         psi = dr_effect_scores(q, e, d.action, d.y)
         for w in range(1, d.n_actions):
